@@ -1,0 +1,84 @@
+// Op registrations (shapes and attributes). Kernels live in rasterize_op.cc / interpolate_op.cc.
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace c3dmm {
+
+using ::tensorflow::Status;
+using ::tensorflow::shape_inference::DimensionHandle;
+using ::tensorflow::shape_inference::InferenceContext;
+using ::tensorflow::shape_inference::ShapeHandle;
+
+REGISTER_OP("RasterizeTriangles")
+    .Input("clip_vertices: float32")
+    .Input("triangles: int32")
+    .Attr("image_height: int")
+    .Attr("image_width: int")
+    .Output("triangle_ids: int32")
+    .Output("barycentrics: float32")
+    .Output("depth: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle vertices, triangles;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &vertices));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &triangles));
+      int64_t height, width;
+      TF_RETURN_IF_ERROR(c->GetAttr("image_height", &height));
+      TF_RETURN_IF_ERROR(c->GetAttr("image_width", &width));
+      DimensionHandle batch = c->Dim(vertices, 0);
+      c->set_output(0, c->MakeShape({batch, height, width}));
+      c->set_output(1, c->MakeShape({batch, height, width, 3}));
+      c->set_output(2, c->MakeShape({batch, height, width}));
+      return Status();
+    })
+    .Doc(R"doc(
+Rasterizes a batch of triangle meshes (clip-space vertices [B, V, 4], shared triangles [T, 3]) into
+per-pixel triangle ids (-1 = background), perspective-correct barycentrics and NDC depth.
+)doc");
+
+REGISTER_OP("RasterizeTrianglesGrad")
+    .Input("clip_vertices: float32")
+    .Input("triangles: int32")
+    .Input("triangle_ids: int32")
+    .Input("grad_barycentrics: float32")
+    .Attr("image_height: int")
+    .Attr("image_width: int")
+    .Output("grad_clip_vertices: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      return Status();
+    })
+    .Doc("Gradient of RasterizeTriangles' barycentrics with respect to clip_vertices (x, y, w).");
+
+REGISTER_OP("InterpolateAttributes")
+    .Input("attributes: float32")
+    .Input("triangle_ids: int32")
+    .Input("barycentrics: float32")
+    .Input("triangles: int32")
+    .Output("interpolated: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle attributes, ids;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &attributes));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 3, &ids));
+      ShapeHandle out;
+      TF_RETURN_IF_ERROR(c->Concatenate(ids, c->Vector(c->Dim(attributes, 2)), &out));
+      c->set_output(0, out);
+      return Status();
+    })
+    .Doc("Interpolates per-vertex attributes [B, V, C] with barycentrics into [B, H, W, C].");
+
+REGISTER_OP("InterpolateAttributesGrad")
+    .Input("attributes: float32")
+    .Input("triangle_ids: int32")
+    .Input("barycentrics: float32")
+    .Input("triangles: int32")
+    .Input("grad_interpolated: float32")
+    .Output("grad_attributes: float32")
+    .Output("grad_barycentrics: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      c->set_output(1, c->input(2));
+      return Status();
+    })
+    .Doc("Gradient of InterpolateAttributes with respect to attributes and barycentrics.");
+
+}  // namespace c3dmm

@@ -1,0 +1,186 @@
+// Rasterizer math shared by the CPU and CUDA kernels (no TensorFlow, no CUDA runtime).
+//
+// Both devices run exactly these functions so that they agree on coverage, depth order and
+// barycentrics. Conventions (see tf_ops/rasterizer.py): clip-space (x, y, z, w) input; pixel (ix, iy)
+// samples NDC x = (ix + 0.5) * 2 / W - 1, y = 1 - (iy + 0.5) * 2 / H (row 0 is the top row).
+#ifndef C3DMM_TF_OPS_RASTER_COMMON_H_
+#define C3DMM_TF_OPS_RASTER_COMMON_H_
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define C3DMM_HD __host__ __device__ __forceinline__
+#else
+#define C3DMM_HD inline
+#endif
+
+namespace c3dmm {
+
+// Largest accepted image side (also MAX_IMAGE_SIZE in tf_ops/rasterizer.py).
+constexpr int kMaxImageSize = 16384;
+// Key of an empty z-buffer entry: larger than any (depth, triangle) key.
+constexpr uint64_t kEmptyKey = ~0ull;
+
+// A vertex projected to pixel coordinates; valid == false marks w <= 0 or non-finite input.
+struct ScreenVertex {
+  float x, y, z;  // pixel column, pixel row (both continuous, centre of pixel 0 at 0), NDC depth
+  bool valid;
+};
+
+C3DMM_HD bool IsFinite(float v) { return v - v == 0.0f; }  // false for NaN and +-Inf
+
+C3DMM_HD ScreenVertex ProjectVertex(const float* clip, int width, int height) {
+  ScreenVertex s;
+  const float w = clip[3];
+  s.valid = w > 0.0f && IsFinite(clip[0]) && IsFinite(clip[1]) && IsFinite(clip[2]) && IsFinite(w);
+  const float inv_w = s.valid ? 1.0f / w : 0.0f;
+  s.x = (clip[0] * inv_w + 1.0f) * 0.5f * width - 0.5f;
+  s.y = (1.0f - clip[1] * inv_w) * 0.5f * height - 0.5f;
+  s.z = clip[2] * inv_w;
+  // Huge but finite coordinates can overflow to Inf after the division: treat as invalid.
+  s.valid = s.valid && IsFinite(s.x) && IsFinite(s.y) && IsFinite(s.z);
+  return s;
+}
+
+// Screen-space setup of one triangle: edge functions and the depth plane, normalized by the signed
+// area so that both windings give non-negative weights inside.
+struct TriangleSetup {
+  float e0a, e0b, e0c;  // weight of vertex 0 = e0a * px + e0b * py + e0c
+  float e1a, e1b, e1c;  // weight of vertex 1
+  float za, zb, zc;     // NDC depth = za * px + zb * py + zc
+  int x0, x1, y0, y1;   // inclusive pixel bounding box, clamped to the image
+};
+
+// Returns false when the triangle covers no pixel (invalid vertex, zero area, off screen).
+C3DMM_HD bool SetupTriangle(const ScreenVertex& a, const ScreenVertex& b, const ScreenVertex& c,
+                            int width, int height, TriangleSetup* t) {
+  if (!(a.valid && b.valid && c.valid)) return false;
+  const float area = (b.x - a.x) * (c.y - a.y) - (c.x - a.x) * (b.y - a.y);
+  if (!(area != 0.0f) || !IsFinite(area)) return false;
+  float min_x = a.x < b.x ? a.x : b.x, max_x = a.x > b.x ? a.x : b.x;
+  float min_y = a.y < b.y ? a.y : b.y, max_y = a.y > b.y ? a.y : b.y;
+  min_x = c.x < min_x ? c.x : min_x;
+  max_x = c.x > max_x ? c.x : max_x;
+  min_y = c.y < min_y ? c.y : min_y;
+  max_y = c.y > max_y ? c.y : max_y;
+  // Clamp in float before converting so that huge coordinates never overflow an int.
+  if (max_x < 0.0f || max_y < 0.0f || min_x > width - 1.0f || min_y > height - 1.0f) return false;
+  min_x = min_x < 0.0f ? 0.0f : min_x;
+  min_y = min_y < 0.0f ? 0.0f : min_y;
+  max_x = max_x > width - 1.0f ? width - 1.0f : max_x;
+  max_y = max_y > height - 1.0f ? height - 1.0f : max_y;
+  t->x0 = static_cast<int>(min_x);
+  if (t->x0 < min_x) ++t->x0;  // ceil
+  t->y0 = static_cast<int>(min_y);
+  if (t->y0 < min_y) ++t->y0;
+  t->x1 = static_cast<int>(max_x);  // floor (non-negative)
+  t->y1 = static_cast<int>(max_y);
+  if (t->x0 > t->x1 || t->y0 > t->y1) return false;
+  const float inv = 1.0f / area;
+  // Weight of a vertex = signed area of the sub-triangle opposite to it / total area.
+  t->e0a = (b.y - c.y) * inv;
+  t->e0b = (c.x - b.x) * inv;
+  t->e0c = (b.x * c.y - c.x * b.y) * inv;
+  t->e1a = (c.y - a.y) * inv;
+  t->e1b = (a.x - c.x) * inv;
+  t->e1c = (c.x * a.y - a.x * c.y) * inv;
+  const float dz1 = b.z - a.z, dz2 = c.z - a.z;
+  // z = a.z + l1 * (b.z - a.z) + l2 * (c.z - a.z), with l2 = 1 - l0 - l1.
+  t->za = t->e1a * dz1 - (t->e0a + t->e1a) * dz2;
+  t->zb = t->e1b * dz1 - (t->e0b + t->e1b) * dz2;
+  t->zc = a.z + t->e1c * dz1 + (1.0f - t->e0c - t->e1c) * dz2;
+  return true;
+}
+
+// Depth and coverage at pixel (px, py). Returns false when not covered or depth outside [-1, 1].
+C3DMM_HD bool ShadePixel(const TriangleSetup& t, float px, float py, float* depth) {
+  const float l0 = t.e0a * px + t.e0b * py + t.e0c;
+  const float l1 = t.e1a * px + t.e1b * py + t.e1c;
+  const float l2 = 1.0f - l0 - l1;
+  if (l0 < 0.0f || l1 < 0.0f || l2 < 0.0f) return false;
+  const float z = t.za * px + t.zb * py + t.zc;
+  if (!(z >= -1.0f && z <= 1.0f)) return false;
+  *depth = z;
+  return true;
+}
+
+// Orders (depth, triangle) pairs: smaller depth first, then smaller triangle id. Depth is in [-1, 1].
+C3DMM_HD uint64_t DepthKey(float depth, int32_t triangle) {
+  union {
+    float f;
+    uint32_t u;
+  } bits;
+  bits.f = depth + 0.0f;  // -0 -> +0 so that equal depths give equal keys
+  const uint32_t ordered = (bits.u & 0x80000000u) ? ~bits.u : (bits.u | 0x80000000u);
+  return (static_cast<uint64_t>(ordered) << 32) | static_cast<uint32_t>(triangle);
+}
+
+C3DMM_HD float KeyDepth(uint64_t key) {
+  const uint32_t ordered = static_cast<uint32_t>(key >> 32);
+  union {
+    float f;
+    uint32_t u;
+  } bits;
+  bits.u = (ordered & 0x80000000u) ? (ordered & 0x7fffffffu) : ~ordered;
+  return bits.f;
+}
+
+C3DMM_HD float PixelNdcX(int ix, int width) { return (ix + 0.5f) * 2.0f / width - 1.0f; }
+C3DMM_HD float PixelNdcY(int iy, int height) { return 1.0f - (iy + 0.5f) * 2.0f / height; }
+
+// Homogeneous 2D vertex (x, y, w) of clip-space vertex index i.
+struct Hom {
+  float x, y, w;
+};
+
+C3DMM_HD Hom LoadHom(const float* clip_vertices, int vertex) {
+  const float* v = clip_vertices + 4 * static_cast<int64_t>(vertex);
+  return Hom{v[0], v[1], v[3]};
+}
+
+C3DMM_HD Hom Cross(const Hom& a, const Hom& b) {
+  return Hom{a.y * b.w - a.w * b.y, a.w * b.x - a.x * b.w, a.x * b.y - a.y * b.x};
+}
+
+C3DMM_HD float Dot(const Hom& a, const Hom& b) { return a.x * b.x + a.y * b.y + a.w * b.w; }
+
+// Perspective-correct barycentrics of NDC point p = (px, py, 1) in the triangle with homogeneous
+// vertices v0, v1, v2: unnormalized b_i = p . (v_{i+1} x v_{i+2}) (i.e. M^-1 p up to scale).
+C3DMM_HD void Barycentrics(const Hom& v0, const Hom& v1, const Hom& v2, const Hom& p, float* bary) {
+  const float b0 = Dot(p, Cross(v1, v2));
+  const float b1 = Dot(p, Cross(v2, v0));
+  const float b2 = Dot(p, Cross(v0, v1));
+  const float sum = b0 + b1 + b2;
+  const float inv = sum != 0.0f ? 1.0f / sum : 0.0f;
+  bary[0] = b0 * inv;
+  bary[1] = b1 * inv;
+  bary[2] = b2 * inv;
+}
+
+// Gradient of a loss with respect to the (x, y, w) of v0, v1, v2, given dL/d(barycentrics) at p.
+// With u_j = p . (v_{j+1} x v_{j+2}) and b_j = u_j / S, S = sum u: dL/du_j = (g_j - g . b) / S,
+// du_j/dv_{j+1} = v_{j+2} x p and du_j/dv_{j+2} = p x v_{j+1}.
+C3DMM_HD void BarycentricsGrad(const Hom* v, const Hom& p, const float* grad_bary, Hom* grad_v) {
+  float u[3];
+  for (int j = 0; j < 3; ++j) u[j] = Dot(p, Cross(v[(j + 1) % 3], v[(j + 2) % 3]));
+  const float sum = u[0] + u[1] + u[2];
+  for (int k = 0; k < 3; ++k) grad_v[k] = Hom{0.0f, 0.0f, 0.0f};
+  if (!(sum != 0.0f)) return;
+  const float inv = 1.0f / sum;
+  const float gb = (grad_bary[0] * u[0] + grad_bary[1] * u[1] + grad_bary[2] * u[2]) * inv;
+  for (int j = 0; j < 3; ++j) {
+    const float gu = (grad_bary[j] - gb) * inv;
+    const int a = (j + 1) % 3, c = (j + 2) % 3;
+    const Hom da = Cross(v[c], p), dc = Cross(p, v[a]);
+    grad_v[a].x += gu * da.x;
+    grad_v[a].y += gu * da.y;
+    grad_v[a].w += gu * da.w;
+    grad_v[c].x += gu * dc.x;
+    grad_v[c].y += gu * dc.y;
+    grad_v[c].w += gu * dc.w;
+  }
+}
+
+}  // namespace c3dmm
+
+#endif  // C3DMM_TF_OPS_RASTER_COMMON_H_

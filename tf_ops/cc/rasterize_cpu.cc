@@ -1,0 +1,137 @@
+#include "tf_ops/cc/rasterize_cpu.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "tf_ops/cc/raster_common.h"
+
+namespace c3dmm {
+
+void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const int32_t* triangles,
+                      int32_t num_triangles, int32_t height, int32_t width, int32_t row_begin,
+                      int32_t row_end, int32_t* triangle_ids, float* barycentrics, float* depth) {
+  const int32_t band_rows = row_end - row_begin;
+  if (band_rows <= 0) return;
+  std::vector<ScreenVertex> screen(num_vertices);
+  for (int32_t v = 0; v < num_vertices; ++v) {
+    screen[v] = ProjectVertex(clip_vertices + 4 * static_cast<int64_t>(v), width, height);
+  }
+  const int64_t band_pixels = static_cast<int64_t>(band_rows) * width;
+  std::vector<uint64_t> zbuffer(band_pixels, kEmptyKey);
+  const int32_t band_last_row = row_end - 1;
+  for (int32_t t = 0; t < num_triangles; ++t) {
+    const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+    TriangleSetup s;
+    if (!SetupTriangle(screen[tri[0]], screen[tri[1]], screen[tri[2]], width, height, &s)) continue;
+    const int32_t y0 = std::max(s.y0, row_begin), y1 = std::min(s.y1, band_last_row);
+    for (int32_t iy = y0; iy <= y1; ++iy) {
+      uint64_t* zrow = zbuffer.data() + static_cast<int64_t>(iy - row_begin) * width;
+      const float py = static_cast<float>(iy);
+      for (int32_t ix = s.x0; ix <= s.x1; ++ix) {
+        float z;
+        if (!ShadePixel(s, static_cast<float>(ix), py, &z)) continue;
+        const uint64_t key = DepthKey(z, t);
+        if (key < zrow[ix]) zrow[ix] = key;
+      }
+    }
+  }
+  // Resolve: ids, depth and perspective-correct barycentrics for every pixel of the band.
+  const int64_t offset = static_cast<int64_t>(row_begin) * width;
+  for (int32_t iy = row_begin; iy < row_end; ++iy) {
+    const float ndc_y = PixelNdcY(iy, height);
+    for (int32_t ix = 0; ix < width; ++ix) {
+      const int64_t p = static_cast<int64_t>(iy) * width + ix;
+      const uint64_t key = zbuffer[p - offset];
+      float* bary = barycentrics + 3 * p;
+      if (key == kEmptyKey) {
+        triangle_ids[p] = -1;
+        depth[p] = 1.0f;
+        bary[0] = bary[1] = bary[2] = 0.0f;
+        continue;
+      }
+      const int32_t t = static_cast<int32_t>(key & 0xffffffffu);
+      const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+      triangle_ids[p] = t;
+      depth[p] = KeyDepth(key);
+      const Hom pixel{PixelNdcX(ix, width), ndc_y, 1.0f};
+      Barycentrics(LoadHom(clip_vertices, tri[0]), LoadHom(clip_vertices, tri[1]),
+                   LoadHom(clip_vertices, tri[2]), pixel, bary);
+    }
+  }
+}
+
+void RasterizeGradBandCpu(const float* clip_vertices, const int32_t* triangles,
+                          const int32_t* triangle_ids, const float* grad_barycentrics,
+                          int32_t height, int32_t width, int32_t row_begin, int32_t row_end,
+                          float* grad_vertices) {
+  for (int32_t iy = row_begin; iy < row_end; ++iy) {
+    const float ndc_y = PixelNdcY(iy, height);
+    for (int32_t ix = 0; ix < width; ++ix) {
+      const int64_t p = static_cast<int64_t>(iy) * width + ix;
+      const int32_t t = triangle_ids[p];
+      if (t < 0) continue;
+      const float* g = grad_barycentrics + 3 * p;
+      if (g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f) continue;
+      const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+      const Hom v[3] = {LoadHom(clip_vertices, tri[0]), LoadHom(clip_vertices, tri[1]),
+                        LoadHom(clip_vertices, tri[2])};
+      Hom dv[3];
+      BarycentricsGrad(v, Hom{PixelNdcX(ix, width), ndc_y, 1.0f}, g, dv);
+      for (int k = 0; k < 3; ++k) {
+        float* out = grad_vertices + 4 * static_cast<int64_t>(tri[k]);
+        out[0] += dv[k].x;
+        out[1] += dv[k].y;
+        out[3] += dv[k].w;
+      }
+    }
+  }
+}
+
+void InterpolateCpu(const float* attributes, int32_t channels, const int32_t* triangles,
+                    const int32_t* triangle_ids, const float* barycentrics, int64_t pixel_begin,
+                    int64_t pixel_end, float* out) {
+  for (int64_t p = pixel_begin; p < pixel_end; ++p) {
+    float* o = out + p * channels;
+    const int32_t t = triangle_ids[p];
+    if (t < 0) {
+      std::memset(o, 0, sizeof(float) * channels);
+      continue;
+    }
+    const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+    const float* b = barycentrics + 3 * p;
+    const float* a0 = attributes + static_cast<int64_t>(tri[0]) * channels;
+    const float* a1 = attributes + static_cast<int64_t>(tri[1]) * channels;
+    const float* a2 = attributes + static_cast<int64_t>(tri[2]) * channels;
+    for (int32_t c = 0; c < channels; ++c) o[c] = b[0] * a0[c] + b[1] * a1[c] + b[2] * a2[c];
+  }
+}
+
+void InterpolateGradCpu(const float* attributes, int32_t channels, const int32_t* triangles,
+                        const int32_t* triangle_ids, const float* barycentrics,
+                        const float* grad_out, int64_t pixel_begin, int64_t pixel_end,
+                        float* grad_attributes, float* grad_barycentrics) {
+  for (int64_t p = pixel_begin; p < pixel_end; ++p) {
+    float* gb = grad_barycentrics + 3 * p;
+    const int32_t t = triangle_ids[p];
+    if (t < 0) {
+      gb[0] = gb[1] = gb[2] = 0.0f;
+      continue;
+    }
+    const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+    const float* b = barycentrics + 3 * p;
+    const float* g = grad_out + p * channels;
+    for (int k = 0; k < 3; ++k) {
+      const float* a = attributes + static_cast<int64_t>(tri[k]) * channels;
+      float* ga = grad_attributes + static_cast<int64_t>(tri[k]) * channels;
+      float acc = 0.0f;
+      for (int32_t c = 0; c < channels; ++c) {
+        acc += g[c] * a[c];
+        ga[c] += b[k] * g[c];
+      }
+      gb[k] = acc;
+    }
+  }
+}
+
+}  // namespace c3dmm
