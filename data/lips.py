@@ -1,0 +1,112 @@
+"""Lip masks, lip contours and their distance transforms from the 68 iBUG landmarks.
+
+iBUG-68 mouth points: outer contour 48-59 (48 and 54 the mouth corners, 51 the top of the upper lip, 57 the
+bottom of the lower lip), inner contour 60-67 (60 and 64 the inner corners). The upper lip is the polygon
+between the outer upper contour 48..54 and the inner upper contour 64..60, the lower lip the polygon between
+the outer lower contour 54..59,48 and the inner lower contour 60,67..64.
+
+Coordinates are crop pixels (x right, y down, (i, j) = centre of pixel column i, row j).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from data import schema
+
+UPPER_OUTER = (48, 49, 50, 51, 52, 53, 54)
+UPPER_INNER = (60, 61, 62, 63, 64)
+LOWER_OUTER = (54, 55, 56, 57, 58, 59, 48)
+LOWER_INNER = (64, 65, 66, 67, 60)
+UPPER_LIP_POLYGON = UPPER_OUTER + tuple(reversed(UPPER_INNER))
+LOWER_LIP_POLYGON = LOWER_OUTER + tuple(reversed(LOWER_INNER))
+CONTOUR_INDICES = {'upper_outer': UPPER_OUTER, 'upper_inner': UPPER_INNER,
+                   'lower_outer': LOWER_OUTER, 'lower_inner': LOWER_INNER}
+UPPER_LABEL = 1
+LOWER_LABEL = 2
+# Distance used for pixels of a frame whose contour is missing (no points).
+NO_CONTOUR_DISTANCE = 1000.0
+_SUBPIXEL_BITS = 4
+
+
+def lip_contours(landmarks: np.ndarray) -> list[np.ndarray]:
+  """The four lip contour polylines (float32 [P, 2]) in ``schema.LIP_CONTOURS`` order."""
+  lm = np.asarray(landmarks, np.float32).reshape(schema.NUM_LANDMARKS, 2)
+  return [lm[list(CONTOUR_INDICES[name])] for name in schema.LIP_CONTOURS]
+
+
+def rasterize_polygon(polygon: np.ndarray, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+  """Fills a polygon given in pixel-centre coordinates; returns a bool [size, size] mask."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  mask = np.zeros((size, size), np.uint8)
+  pts = np.round(np.asarray(polygon, np.float64) * (1 << _SUBPIXEL_BITS)).astype(np.int32)
+  cv2.fillPoly(mask, [pts.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
+  return mask.astype(bool)
+
+
+def lip_label_map(landmarks: np.ndarray, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+  """uint8 [size, size] label map: 0 other, 1 upper lip, 2 lower lip (from the landmark polygons)."""
+  lm = np.asarray(landmarks, np.float32).reshape(schema.NUM_LANDMARKS, 2)
+  out = np.zeros((size, size), np.uint8)
+  out[rasterize_polygon(lm[list(UPPER_LIP_POLYGON)], size)] = UPPER_LABEL
+  out[rasterize_polygon(lm[list(LOWER_LIP_POLYGON)], size)] = LOWER_LABEL
+  return out
+
+
+def distance_transforms_np(contours, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+  """Reference (numpy) distance of every pixel centre to each polyline: float32 [size, size, K]."""
+  ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+  p = np.stack([xs.ravel(), ys.ravel()], -1)
+  out = []
+  for c in contours:
+    c = np.asarray(c, np.float32).reshape(-1, 2)
+    if len(c) == 0:
+      out.append(np.full(size * size, NO_CONTOUR_DISTANCE, np.float32))
+      continue
+    a, b = (c[:-1], c[1:]) if len(c) > 1 else (c, c)
+    ab = b - a
+    t = np.clip(((p[:, None] - a[None]) * ab[None]).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0, 1)
+    d = np.linalg.norm(p[:, None] - (a[None] + t[..., None] * ab[None]), axis=-1)
+    out.append(d.min(1))
+  return np.stack(out, -1).reshape(size, size, len(contours)).astype(np.float32)
+
+
+def distance_transforms_tf(points, lengths, size: int = schema.IMAGE_SIZE):
+  """Distance of every pixel centre to each polyline, in TensorFlow.
+
+  Args:
+    points: float32 [N, 2] all polylines' points concatenated (x, y crop pixels).
+    lengths: int [K] points per polyline (sum = N); polylines with one point give the distance to that
+      point, empty ones ``NO_CONTOUR_DISTANCE``.
+    size: output height = width.
+
+  Returns:
+    float32 [K, size, size] distances in pixels.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  points = tf.reshape(tf.cast(points, tf.float32), [-1, 2])
+  lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
+  k = tf.shape(lengths)[0]
+  n = tf.shape(points)[0]
+  contour_of_point = tf.repeat(tf.range(k), lengths)
+  # Segments join consecutive points of the same polyline; a one-point polyline is a zero-length segment.
+  nxt = tf.minimum(tf.range(n) + 1, tf.maximum(n - 1, 0))
+  same = tf.equal(tf.gather(contour_of_point, nxt), contour_of_point) & (tf.range(n) + 1 < n)
+  single = tf.equal(tf.gather(lengths, contour_of_point), 1)
+  keep = same | single
+  a = tf.boolean_mask(points, keep)
+  b = tf.boolean_mask(tf.where(single[:, None], points, tf.gather(points, nxt)), keep)
+  seg_contour = tf.boolean_mask(contour_of_point, keep)
+  grid = tf.range(size, dtype=tf.float32)
+  yy, xx = tf.meshgrid(grid, grid, indexing='ij')
+  p = tf.stack([tf.reshape(xx, [-1]), tf.reshape(yy, [-1])], -1)  # [P, 2]
+  ab = b - a  # [S, 2]
+  ap = p[None] - a[:, None]  # [S, P, 2]
+  t = tf.clip_by_value(tf.reduce_sum(ap * ab[:, None], -1) /
+                       tf.maximum(tf.reduce_sum(ab * ab, -1), 1e-12)[:, None], 0.0, 1.0)
+  d = tf.norm(ap - t[..., None] * ab[:, None], axis=-1)  # [S, P]
+  dmin = tf.math.unsorted_segment_min(d, seg_contour, k)
+  # Empty polylines (no segments) come back as +max float: give them the documented constant.
+  has = tf.math.unsorted_segment_max(tf.ones_like(seg_contour), seg_contour, k) > 0
+  dmin = tf.where(has[:, None], dmin, NO_CONTOUR_DISTANCE)
+  return tf.reshape(dmin, [k, size, size])
