@@ -21,7 +21,7 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 SOURCE_DIR = PACKAGE_DIR / 'cc'
 REPO_ROOT = PACKAGE_DIR.parent
 OUTPUT = PACKAGE_DIR / '_rasterizer_ops.so'
-CXX_FLAGS = ['-O2', '-fPIC', '-shared', '-Wno-deprecated-declarations', '-Wno-interference-size']
+CXX_FLAGS = ['-O3', '-fPIC', '-shared', '-Wno-deprecated-declarations', '-Wno-interference-size']
 # sm_80 (A100) and sm_90 (H100/H200) machine code plus compute_90 PTX for newer GPUs.
 NVCC_FLAGS = ['-std=c++17', '-O3', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
               '-gencode', 'arch=compute_90,code=[sm_90,compute_90]']

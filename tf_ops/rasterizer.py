@@ -128,7 +128,7 @@ def _rasterize_grad(op: tf.Operation, grad_ids, grad_bary, grad_depth):
   del grad_ids, grad_depth  # Ids are discrete; depth is not differentiated (documented).
   clip_vertices, triangles = op.inputs
   grad_vertices = _loader.ops().rasterize_triangles_grad(
-      clip_vertices, triangles, op.outputs[0], grad_bary,
+      clip_vertices, triangles, op.outputs[0], op.outputs[1], grad_bary,
       image_height=op.get_attr('image_height'), image_width=op.get_attr('image_width'))
   return grad_vertices, None
 

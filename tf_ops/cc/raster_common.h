@@ -125,8 +125,9 @@ C3DMM_HD float KeyDepth(uint64_t key) {
   return bits.f;
 }
 
-C3DMM_HD float PixelNdcX(int ix, int width) { return (ix + 0.5f) * 2.0f / width - 1.0f; }
-C3DMM_HD float PixelNdcY(int iy, int height) { return 1.0f - (iy + 0.5f) * 2.0f / height; }
+// inv_width = 1 / width, inv_height = 1 / height (precomputed: no division per pixel).
+C3DMM_HD float PixelNdcX(int ix, float inv_width) { return (2 * ix + 1) * inv_width - 1.0f; }
+C3DMM_HD float PixelNdcY(int iy, float inv_height) { return 1.0f - (2 * iy + 1) * inv_height; }
 
 // Homogeneous 2D vertex (x, y, w) of clip-space vertex index i.
 struct Hom {
@@ -157,28 +158,32 @@ C3DMM_HD void Barycentrics(const Hom& v0, const Hom& v1, const Hom& v2, const Ho
   bary[2] = b2 * inv;
 }
 
-// Gradient of a loss with respect to the (x, y, w) of v0, v1, v2, given dL/d(barycentrics) at p.
-// With u_j = p . (v_{j+1} x v_{j+2}) and b_j = u_j / S, S = sum u: dL/du_j = (g_j - g . b) / S,
-// du_j/dv_{j+1} = v_{j+2} x p and du_j/dv_{j+2} = p x v_{j+1}.
-C3DMM_HD void BarycentricsGrad(const Hom* v, const Hom& p, const float* grad_bary, Hom* grad_v) {
-  float u[3];
-  for (int j = 0; j < 3; ++j) u[j] = Dot(p, Cross(v[(j + 1) % 3], v[(j + 2) % 3]));
-  const float sum = u[0] + u[1] + u[2];
-  for (int k = 0; k < 3; ++k) grad_v[k] = Hom{0.0f, 0.0f, 0.0f};
-  if (!(sum != 0.0f)) return;
-  const float inv = 1.0f / sum;
-  const float gb = (grad_bary[0] * u[0] + grad_bary[1] * u[1] + grad_bary[2] * u[2]) * inv;
-  for (int j = 0; j < 3; ++j) {
-    const float gu = (grad_bary[j] - gb) * inv;
-    const int a = (j + 1) % 3, c = (j + 2) % 3;
-    const Hom da = Cross(v[c], p), dc = Cross(p, v[a]);
-    grad_v[a].x += gu * da.x;
-    grad_v[a].y += gu * da.y;
-    grad_v[a].w += gu * da.w;
-    grad_v[c].x += gu * dc.x;
-    grad_v[c].y += gu * dc.y;
-    grad_v[c].w += gu * dc.w;
+// Gradient of a loss with respect to the (x, y, w) of v0, v1, v2, given the pixel's barycentrics
+// `bary` (as computed by Barycentrics) and dL/d(barycentrics) `grad_bary` at p.
+// With u_j = p . (v_{j+1} x v_{j+2}), S = sum u = p . ((v1 - v0) x (v2 - v0)) and b_j = u_j / S:
+// dL/du_j = (g_j - g . b) / S, and collecting du_j/dv_k over j gives
+// dL/dv_k = (gu_{k-1} v_{k+1} - gu_{k+1} v_{k-1}) x p.
+C3DMM_HD void BarycentricsGrad(const Hom* v, const Hom& p, const float* bary, const float* grad_bary,
+                               Hom* grad_v) {
+  const Hom e1{v[1].x - v[0].x, v[1].y - v[0].y, v[1].w - v[0].w};
+  const Hom e2{v[2].x - v[0].x, v[2].y - v[0].y, v[2].w - v[0].w};
+  const float sum = Dot(p, Cross(e1, e2));
+  if (!(sum != 0.0f)) {
+    grad_v[0] = grad_v[1] = grad_v[2] = Hom{0.0f, 0.0f, 0.0f};
+    return;
   }
+  const float inv = 1.0f / sum;
+  const float gb = grad_bary[0] * bary[0] + grad_bary[1] * bary[1] + grad_bary[2] * bary[2];
+  const float gu0 = (grad_bary[0] - gb) * inv;
+  const float gu1 = (grad_bary[1] - gb) * inv;
+  const float gu2 = (grad_bary[2] - gb) * inv;
+  // k = 0: gu2 v1 - gu1 v2; k = 1: gu0 v2 - gu2 v0; k = 2: gu1 v0 - gu0 v1.
+  grad_v[0] = Cross(Hom{gu2 * v[1].x - gu1 * v[2].x, gu2 * v[1].y - gu1 * v[2].y,
+                        gu2 * v[1].w - gu1 * v[2].w}, p);
+  grad_v[1] = Cross(Hom{gu0 * v[2].x - gu2 * v[0].x, gu0 * v[2].y - gu2 * v[0].y,
+                        gu0 * v[2].w - gu2 * v[0].w}, p);
+  grad_v[2] = Cross(Hom{gu1 * v[0].x - gu0 * v[1].x, gu1 * v[0].y - gu0 * v[1].y,
+                        gu1 * v[0].w - gu0 * v[1].w}, p);
 }
 
 }  // namespace c3dmm

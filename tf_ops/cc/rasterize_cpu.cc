@@ -38,8 +38,9 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
   }
   // Resolve: ids, depth and perspective-correct barycentrics for every pixel of the band.
   const int64_t offset = static_cast<int64_t>(row_begin) * width;
+  const float inv_width = 1.0f / width, inv_height = 1.0f / height;
   for (int32_t iy = row_begin; iy < row_end; ++iy) {
-    const float ndc_y = PixelNdcY(iy, height);
+    const float ndc_y = PixelNdcY(iy, inv_height);
     for (int32_t ix = 0; ix < width; ++ix) {
       const int64_t p = static_cast<int64_t>(iy) * width + ix;
       const uint64_t key = zbuffer[p - offset];
@@ -54,7 +55,7 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
       const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
       triangle_ids[p] = t;
       depth[p] = KeyDepth(key);
-      const Hom pixel{PixelNdcX(ix, width), ndc_y, 1.0f};
+      const Hom pixel{PixelNdcX(ix, inv_width), ndc_y, 1.0f};
       Barycentrics(LoadHom(clip_vertices, tri[0]), LoadHom(clip_vertices, tri[1]),
                    LoadHom(clip_vertices, tri[2]), pixel, bary);
     }
@@ -62,11 +63,13 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
 }
 
 void RasterizeGradBandCpu(const float* clip_vertices, const int32_t* triangles,
-                          const int32_t* triangle_ids, const float* grad_barycentrics,
+                          const int32_t* triangle_ids, const float* barycentrics,
+                          const float* grad_barycentrics,
                           int32_t height, int32_t width, int32_t row_begin, int32_t row_end,
                           float* grad_vertices) {
+  const float inv_width = 1.0f / width, inv_height = 1.0f / height;
   for (int32_t iy = row_begin; iy < row_end; ++iy) {
-    const float ndc_y = PixelNdcY(iy, height);
+    const float ndc_y = PixelNdcY(iy, inv_height);
     for (int32_t ix = 0; ix < width; ++ix) {
       const int64_t p = static_cast<int64_t>(iy) * width + ix;
       const int32_t t = triangle_ids[p];
@@ -77,7 +80,7 @@ void RasterizeGradBandCpu(const float* clip_vertices, const int32_t* triangles,
       const Hom v[3] = {LoadHom(clip_vertices, tri[0]), LoadHom(clip_vertices, tri[1]),
                         LoadHom(clip_vertices, tri[2])};
       Hom dv[3];
-      BarycentricsGrad(v, Hom{PixelNdcX(ix, width), ndc_y, 1.0f}, g, dv);
+      BarycentricsGrad(v, Hom{PixelNdcX(ix, inv_width), ndc_y, 1.0f}, barycentrics + 3 * p, g, dv);
       for (int k = 0; k < 3; ++k) {
         float* out = grad_vertices + 4 * static_cast<int64_t>(tri[k]);
         out[0] += dv[k].x;

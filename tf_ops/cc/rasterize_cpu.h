@@ -16,9 +16,11 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
                       int32_t row_end, int32_t* triangle_ids, float* barycentrics, float* depth);
 
 // Accumulates d(loss)/d(clip_vertices) of rows [row_begin, row_end) of one image into grad_vertices
-// ([num_vertices, 4], z and untouched vertices unchanged), given d(loss)/d(barycentrics).
+// ([num_vertices, 4], z and untouched vertices unchanged), given the forward pass' ids and
+// barycentrics and d(loss)/d(barycentrics).
 void RasterizeGradBandCpu(const float* clip_vertices, const int32_t* triangles,
-                          const int32_t* triangle_ids, const float* grad_barycentrics,
+                          const int32_t* triangle_ids, const float* barycentrics,
+                          const float* grad_barycentrics,
                           int32_t height, int32_t width, int32_t row_begin, int32_t row_end,
                           float* grad_vertices);
 

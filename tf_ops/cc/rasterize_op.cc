@@ -197,24 +197,27 @@ class RasterizeTrianglesGradOp : public OpKernel {
     const Tensor& vertices = ctx->input(0);
     const Tensor& triangles = ctx->input(1);
     const Tensor& ids = ctx->input(2);
-    const Tensor& grad_bary = ctx->input(3);
+    const Tensor& bary = ctx->input(3);
+    const Tensor& grad_bary = ctx->input(4);
     OP_REQUIRES_OK(ctx, CheckVertices(vertices));
     OP_REQUIRES_OK(ctx, CheckTriangles(triangles, vertices.dim_size(1), kOnHost));
     const int64_t batch = vertices.dim_size(0);
     OP_REQUIRES_OK(ctx, CheckSameShape(ids, TensorShape({batch, height_, width_}), "triangle_ids"));
     OP_REQUIRES_OK(ctx, CheckIds(ids, batch, triangles.dim_size(0), kOnHost));
+    OP_REQUIRES_OK(ctx, CheckSameShape(bary, TensorShape({batch, height_, width_, 3}),
+                                       "barycentrics"));
     OP_REQUIRES_OK(ctx, CheckSameShape(grad_bary, TensorShape({batch, height_, width_, 3}),
                                        "grad_barycentrics"));
     Tensor* grad = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, vertices.shape(), &grad));
-    Run(ctx, vertices, triangles, ids, grad_bary, grad);
+    Run(ctx, vertices, triangles, ids, bary, grad_bary, grad);
   }
 
  private:
   static constexpr bool kOnHost = std::is_same<Device, Eigen::ThreadPoolDevice>::value;
 
   void Run(OpKernelContext* ctx, const Tensor& vertices, const Tensor& triangles, const Tensor& ids,
-           const Tensor& grad_bary, Tensor* grad);
+           const Tensor& bary, const Tensor& grad_bary, Tensor* grad);
 
   int height_ = 0, width_ = 0;
 };
@@ -224,6 +227,7 @@ void RasterizeTrianglesGradOp<Eigen::ThreadPoolDevice>::Run(OpKernelContext* ctx
                                                             const Tensor& vertices,
                                                             const Tensor& triangles,
                                                             const Tensor& ids,
+                                                            const Tensor& bary,
                                                             const Tensor& grad_bary, Tensor* grad) {
   const int64_t num_vertices = vertices.dim_size(1);
   const WorkSplit split = SplitWork(ctx, vertices.dim_size(0), height_);
@@ -232,6 +236,7 @@ void RasterizeTrianglesGradOp<Eigen::ThreadPoolDevice>::Run(OpKernelContext* ctx
   const float* v = vertices.flat<float>().data();
   const int32_t* tri = triangles.flat<int32_t>().data();
   const int32_t* id = ids.flat<int32_t>().data();
+  const float* ba = bary.flat<float>().data();
   const float* gb = grad_bary.flat<float>().data();
   float* out = grad->flat<float>().data();
   std::memset(out, 0, sizeof(float) * grad->NumElements());
@@ -244,8 +249,8 @@ void RasterizeTrianglesGradOp<Eigen::ThreadPoolDevice>::Run(OpKernelContext* ctx
     int32_t row_begin, row_end;
     BandRows(unit % split.bands, split.bands, height, &row_begin, &row_end);
     float* target = split.bands > 1 ? partial.data() + unit * stride : out + b * stride;
-    RasterizeGradBandCpu(v + b * stride, tri, id + b * pixels, gb + b * pixels * 3, height, width,
-                         row_begin, row_end, target);
+    RasterizeGradBandCpu(v + b * stride, tri, id + b * pixels, ba + b * pixels * 3,
+                         gb + b * pixels * 3, height, width, row_begin, row_end, target);
   });
   if (split.bands > 1) {
     for (int64_t unit = 0; unit < split.units(); ++unit) {

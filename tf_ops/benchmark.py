@@ -1,0 +1,174 @@
+"""Rasterizer benchmark: ``python -m tf_ops.benchmark [--threads=1,2] [--output=bench.json]``.
+
+Scene (fixed so that figures compare across rasterizers on one machine class): the ICT face area
+(18,460 triangles) and the same mesh midpoint-subdivided once (73,840 triangles); a perspective camera
+with a 30 degree vertical field of view, 46.75 cm from the mesh's bounding-box centre; a batch of 4
+copies rotated by random +-3 degrees per axis; 240x240 and 512x512. Timed inside ``tf.function``:
+forward (rasterize) and forward+backward (gradient of sum(barycentrics * fixed random weights) with
+respect to the clip-space vertices), plus interpolation of RGB vertex colours (custom op vs. plain TF
+gather ops). Median of ``--runs`` runs after warm-up. Each thread count runs in its own process because
+TF's intra-op pool size is fixed at start-up. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+import numpy as np
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list('threads', ['1', '2'], 'Intra-op thread counts to measure (one process each).')
+flags.DEFINE_list('sizes', ['240', '512'], 'Square image sizes.')
+flags.DEFINE_integer('batch', 4, 'Images per call.')
+flags.DEFINE_integer('runs', 30, 'Timed runs per case (median reported).')
+flags.DEFINE_integer('warmup', 5, 'Untimed runs before timing.')
+flags.DEFINE_string('output', 'tf_ops_benchmark.json', 'Where to write the JSON results.')
+flags.DEFINE_integer('worker_threads', 0, 'Internal: run the cases in this process with N threads.')
+
+
+def subdivide(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Midpoint subdivision: every triangle becomes four; returns (vertices, triangles)."""
+  edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), 1)
+  unique, inverse = np.unique(edges, axis=0, return_inverse=True)
+  mid = (vertices[unique[:, 0]] + vertices[unique[:, 1]]) / 2
+  m = inverse.reshape(3, -1).T + len(vertices)  # midpoints of edges (01, 12, 20) per triangle
+  a, b, c = triangles.T
+  new = np.stack([np.stack([a, m[:, 0], m[:, 2]], 1), np.stack([m[:, 0], b, m[:, 1]], 1),
+                  np.stack([m[:, 2], m[:, 1], c], 1), m], 1).reshape(-1, 3)
+  return np.concatenate([vertices, mid]).astype(np.float32), new.astype(np.int32)
+
+
+def scene_clip_vertices(vertices: np.ndarray, batch: int, seed: int = 0) -> np.ndarray:
+  """Clip-space copies of the mesh seen by the benchmark camera, each rotated by +-3 degrees."""
+  rng = np.random.default_rng(seed)
+  centre = (vertices.min(0) + vertices.max(0)) / 2
+  f = 1.0 / np.tan(np.radians(30.0) / 2)
+  near, far = 1.0, 200.0
+  projection = np.array([[f, 0, 0, 0], [0, f, 0, 0],
+                         [0, 0, -(far + near) / (far - near), -2 * far * near / (far - near)],
+                         [0, 0, -1, 0]], np.float64)
+  out = []
+  for _ in range(batch):
+    ax, ay, az = np.radians(rng.uniform(-3, 3, 3))
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    camera = (vertices - centre) @ (rz @ ry @ rx).T - np.array([0.0, 0.0, 46.75])
+    out.append(np.c_[camera, np.ones(len(camera))] @ projection.T)
+  return np.stack(out).astype(np.float32)
+
+
+def _median_ms(fn, warmup: int, runs: int) -> float:
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times) * 1e3)
+
+
+def run_cases(threads: int) -> list[dict]:
+  """Times every case in this process (TF configured for `threads` intra-op threads)."""
+  import tensorflow as tf
+  tf.config.threading.set_intra_op_parallelism_threads(threads)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  import tf_ops
+  from tf_ops import resources
+
+  data = np.load(resources.shared_path('assets', 'ict_face', 'ict_face_area_template.npz'))
+  base = (data['neutral_vertices'].astype(np.float32), data['triangles'].astype(np.int32))
+  meshes = {'ict_face': base, 'ict_face_subdiv1': subdivide(*base)}
+  rng = np.random.default_rng(1)
+  results = []
+  for name, (vertices, triangles) in meshes.items():
+    clip = tf.constant(scene_clip_vertices(vertices, FLAGS.batch))
+    tris = tf.constant(triangles)
+    colours = tf.constant(rng.uniform(size=(FLAGS.batch, len(vertices), 3)).astype(np.float32))
+    for size in (int(s) for s in FLAGS.sizes):
+      weights = tf.constant(rng.normal(size=(FLAGS.batch, size, size, 3)).astype(np.float32))
+
+      @tf.function
+      def forward(clip=clip, tris=tris, size=size):
+        return tf_ops.rasterize(clip, tris, (size, size)).barycentrics
+
+      @tf.function
+      def forward_backward(clip=clip, tris=tris, size=size, weights=weights):
+        with tf.GradientTape() as tape:
+          tape.watch(clip)
+          loss = tf.reduce_sum(tf_ops.rasterize(clip, tris, (size, size)).barycentrics * weights)
+        return tape.gradient(loss, clip)
+
+      raster = tf_ops.rasterize(clip, tris, (size, size))
+
+      @tf.function
+      def interp_op(raster=raster, colours=colours, tris=tris):
+        with tf.GradientTape() as tape:
+          tape.watch(colours)
+          image = tf_ops.interpolate(colours, raster.triangle_ids, raster.barycentrics, tris)
+        return tape.gradient(tf.reduce_sum(image), colours)
+
+      @tf.function
+      def interp_gather(raster=raster, colours=colours, tris=tris):
+        with tf.GradientTape() as tape:
+          tape.watch(colours)
+          ids = raster.triangle_ids
+          corner = tf.gather(tris, tf.maximum(ids, 0))  # [B, H, W, 3]
+          values = tf.gather(colours, corner, batch_dims=1)  # [B, H, W, 3, C]
+          image = tf.reduce_sum(values * raster.barycentrics[..., None], -2)
+          image *= tf.cast(ids >= 0, tf.float32)[..., None]
+        return tape.gradient(tf.reduce_sum(image), colours)
+
+      coverage = float(np.mean(raster.triangle_ids.numpy() >= 0))
+      for case, fn in (('forward', forward), ('forward+backward', forward_backward),
+                       ('interpolate fwd+bwd (op)', interp_op),
+                       ('interpolate fwd+bwd (tf gather)', interp_gather)):
+        results.append(dict(mesh=name, triangles=int(len(triangles)), size=size, case=case,
+                            threads=threads, batch=FLAGS.batch, coverage=round(coverage, 3),
+                            median_ms=round(_median_ms(fn, FLAGS.warmup, FLAGS.runs), 3)))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+  return results
+
+
+def main(argv):
+  del argv
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if FLAGS.worker_threads:
+    print(json.dumps(run_cases(FLAGS.worker_threads)))
+    return
+  results = []
+  for threads in (int(t) for t in FLAGS.threads):
+    cmd = [sys.executable, '-m', 'tf_ops.benchmark', f'--worker_threads={threads}',
+           f'--sizes={",".join(FLAGS.sizes)}', f'--batch={FLAGS.batch}', f'--runs={FLAGS.runs}',
+           f'--warmup={FLAGS.warmup}']
+    print(f'measuring with {threads} thread(s)...', flush=True)
+    done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    results.extend(json.loads(done.stdout.strip().splitlines()[-1]))
+  header = f'{"mesh":<18}{"tris":>7}{"size":>6}  {"case":<33}' + ''.join(
+      f'{t + " thr ms":>11}' for t in FLAGS.threads)
+  print(header)
+  print('-' * len(header))
+  keys = sorted({(r['mesh'], r['triangles'], r['size'], r['case']) for r in results},
+                key=lambda k: (k[1], k[2]))
+  for key in keys:
+    row = {r['threads']: r['median_ms'] for r in results
+           if (r['mesh'], r['triangles'], r['size'], r['case']) == key}
+    print(f'{key[0]:<18}{key[1]:>7}{key[2]:>6}  {key[3]:<33}' +
+          ''.join(f'{row.get(int(t), float("nan")):>11.2f}' for t in FLAGS.threads))
+  report = dict(machine=dict(platform=platform.platform(), processor=platform.processor(),
+                             cpu_count=os.cpu_count()),
+                batch=FLAGS.batch, runs=FLAGS.runs, results=results)
+  with open(FLAGS.output, 'w') as f:
+    json.dump(report, f, indent=1)
+  print(f'wrote {FLAGS.output}')
+
+
+if __name__ == '__main__':
+  app.run(main)
