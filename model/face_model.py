@@ -1,0 +1,178 @@
+"""The learnable linear face model (paper Sec. 3.1): identity / expression geometry and albedo.
+
+    V = Vbar + U (M_gid_perp alpha + M_gexp delta)        (Eqs. 1, 2)
+    R = Rbar + M_R beta                                    (Eq. 3)
+
+Layouts: a graph-space basis has 3G rows ordered node-major, row ``3 g + c`` = coordinate c (x, y, z) of
+node g; the albedo basis has 3N rows, row ``3 n + c`` = colour channel c (r, g, b) of vertex n. Geometry
+in cm, albedo in [0, 1] (linear RGB).
+
+Identity is kept orthogonal to expression in every forward pass (Sec. 3.3, following FML [55]):
+``M_gid_perp = M_gid - Q Q^T M_gid`` with Q the reduced QR basis of M_gexp, differentiable through
+``tf.linalg.qr``. Orthogonality holds in graph space; U is a fixed linear map, so the vertex-space models
+U M_gid_perp and U M_gexp keep independent column spans (the graph-space constraint is the one that
+removes the identity/expression ambiguity in the coefficients).
+"""
+
+from __future__ import annotations
+
+import typing
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+import keras
+
+DEFAULT_ALBEDO = (0.72, 0.53, 0.44)  # uniform linear-RGB skin tone, used as Rbar by default
+DEFAULT_INIT_STDDEV = 1e-3
+
+
+def sparse_to_tf(matrix: sp.spmatrix) -> tf.SparseTensor:
+  """Converts a scipy sparse matrix to a reordered float32 ``tf.SparseTensor``."""
+  coo = matrix.tocoo()
+  st = tf.SparseTensor(np.stack([coo.row, coo.col], 1).astype(np.int64),
+                       coo.data.astype(np.float32), coo.shape)
+  return tf.sparse.reorder(st)
+
+
+def upsample(upsampling: tf.SparseTensor, node_values: tf.Tensor) -> tf.Tensor:
+  """Applies U [N, G] to node values [B, G, C], returning [B, N, C]."""
+  b, g, c = tf.unstack(tf.shape(node_values))
+  flat = tf.reshape(tf.transpose(node_values, [1, 0, 2]), [g, b * c])
+  out = tf.sparse.sparse_dense_matmul(upsampling, flat)
+  return tf.transpose(tf.reshape(out, [-1, b, c]), [1, 0, 2])
+
+
+def orthogonal_complement_projection(basis: tf.Tensor, against: tf.Tensor) -> tf.Tensor:
+  """Projects the columns of ``basis`` [D, m] onto the orthogonal complement of span(``against`` [D, k]).
+
+  Uses a reduced QR of ``against`` (requires D >= k); differentiable.
+  """
+  q, _ = tf.linalg.qr(against, full_matrices=False)
+  return basis - tf.matmul(q, tf.matmul(q, basis, transpose_a=True))
+
+
+class FaceModel(keras.layers.Layer):
+  """Learnable identity, expression and albedo bases on a template with a deformation graph.
+
+  Initialization: the three bases are trainable and start as i.i.d. N(0, init_stddev^2) entries
+  (default 1e-3: with ~N(0, 1) coefficients a vertex moves ~0.01 cm and an albedo changes by ~0.01, so
+  the initial model is visually the mean face). They must not start at zero: with M = 0 the gradient with
+  respect to the coefficients, dL/dalpha = M^T dL/dV, vanishes, so the encoder that predicts alpha,
+  delta and beta would get no signal; and all columns would receive identical updates up to their
+  coefficient, a symmetry that random init breaks. Small, not large, random values keep the early
+  reconstructions (pose stage) from being dominated by random deformations. The orthogonal projection
+  needs M_gexp to have full column rank, which random init gives almost surely.
+
+  Inputs (``call``): alpha [B, m_i], delta [B, m_e], beta [B, m_r] (any may be None = zeros).
+
+  Outputs (dict):
+    vertices: [B, N, 3] geometry V, cm.
+    albedo: [B, N, 3] reflectance R (not clipped).
+    graph_deformation: [B, G, 3] total node displacement (identity + expression), cm; input of the
+      smoothness loss (Eq. 10) with ``graph_edges``.
+    graph_identity, graph_expression: [B, G, 3] the two node-displacement parts.
+    expression_deformation: [B, N, 3] U M_gexp delta, cm (the disentanglement metric / loss).
+    identity_deformation: [B, N, 3] U M_gid_perp alpha, cm.
+  """
+
+  def __init__(self, mean_vertices: np.ndarray, upsampling: sp.spmatrix, graph_edges: np.ndarray,
+               num_identity: int = 80, num_expression: int = 64, num_albedo: int = 80,
+               mean_albedo: typing.Optional[np.ndarray] = None,
+               init_stddev: float = DEFAULT_INIT_STDDEV, seed: typing.Optional[int] = 0,
+               orthogonalize: bool = True, **kwargs):
+    """Creates the layer.
+
+    Args:
+      mean_vertices: float [N, 3] Vbar, cm.
+      upsampling: sparse [N, G] U (``DeformationGraph.upsampling``).
+      graph_edges: int [E, 2] node adjacency (``DeformationGraph.edges``).
+      num_identity: m_i (paper: 80).
+      num_expression: m_e (paper: 64); needs 3G >= m_e.
+      num_albedo: m_r (paper: 80).
+      mean_albedo: float [N, 3] Rbar, or None for the uniform ``DEFAULT_ALBEDO``.
+      init_stddev: standard deviation of the random basis init (see the class docstring).
+      seed: initializer seed (deterministic models for tests and demos); None for random.
+      orthogonalize: project M_gid onto the orthogonal complement of span(M_gexp) (the paper's model).
+      **kwargs: passed to ``keras.layers.Layer``.
+    """
+    super().__init__(**kwargs)
+    mean_vertices = np.asarray(mean_vertices, np.float32)
+    n = len(mean_vertices)
+    g = upsampling.shape[1]
+    if upsampling.shape[0] != n:
+      raise ValueError(f'U has {upsampling.shape[0]} rows for {n} vertices')
+    if num_expression > 3 * g:
+      raise ValueError(f'num_expression={num_expression} exceeds 3G={3 * g}')
+    if mean_albedo is None:
+      mean_albedo = np.broadcast_to(np.asarray(DEFAULT_ALBEDO, np.float32), (n, 3))
+    self.num_vertices, self.num_nodes = n, g
+    self.num_identity, self.num_expression, self.num_albedo = (
+        num_identity, num_expression, num_albedo)
+    self.orthogonalize = orthogonalize
+    self.mean_vertices = tf.constant(mean_vertices)
+    self.mean_albedo = tf.constant(np.asarray(mean_albedo, np.float32))
+    self.upsampling_matrix = upsampling.tocsr().astype(np.float32)
+    self.upsampling = sparse_to_tf(self.upsampling_matrix)
+    self.graph_edges = tf.constant(np.asarray(graph_edges, np.int32))
+    seeds = [None] * 3 if seed is None else [seed, seed + 1, seed + 2]
+    init = lambda s: keras.initializers.RandomNormal(stddev=init_stddev, seed=s)
+    self.m_gid = self.add_weight(name='M_gid', shape=(3 * g, num_identity), initializer=init(seeds[0]))
+    self.m_gexp = self.add_weight(name='M_gexp', shape=(3 * g, num_expression),
+                                  initializer=init(seeds[1]))
+    self.m_r = self.add_weight(name='M_R', shape=(3 * n, num_albedo), initializer=init(seeds[2]))
+
+  def identity_basis(self) -> tf.Tensor:
+    """M_gid_perp [3G, m_i]: M_gid projected onto the orthogonal complement of span(M_gexp)."""
+    if not self.orthogonalize or self.num_expression == 0:
+      return tf.convert_to_tensor(self.m_gid)
+    return orthogonal_complement_projection(self.m_gid, self.m_gexp)
+
+  def _coefficients(self, x, size, batch):
+    if x is None:
+      return tf.zeros([batch, size], tf.float32)
+    return tf.convert_to_tensor(x, tf.float32)
+
+  def call(self, alpha=None, delta=None, beta=None) -> dict[str, tf.Tensor]:
+    given = [x for x in (alpha, delta, beta) if x is not None]
+    batch = tf.shape(given[0])[0] if given else 1
+    alpha = self._coefficients(alpha, self.num_identity, batch)
+    delta = self._coefficients(delta, self.num_expression, batch)
+    beta = self._coefficients(beta, self.num_albedo, batch)
+    g = self.num_nodes
+    graph_id = tf.reshape(tf.matmul(alpha, self.identity_basis(), transpose_b=True), [-1, g, 3])
+    graph_exp = tf.reshape(tf.matmul(delta, self.m_gexp, transpose_b=True), [-1, g, 3])
+    vertex_id = upsample(self.upsampling, graph_id)
+    vertex_exp = upsample(self.upsampling, graph_exp)
+    albedo = self.mean_albedo + tf.reshape(
+        tf.matmul(beta, self.m_r, transpose_b=True), [-1, self.num_vertices, 3])
+    return {
+        'vertices': self.mean_vertices + vertex_id + vertex_exp,
+        'albedo': albedo,
+        'graph_deformation': graph_id + graph_exp,
+        'graph_identity': graph_id,
+        'graph_expression': graph_exp,
+        'identity_deformation': vertex_id,
+        'expression_deformation': vertex_exp,
+    }
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_identity=self.num_identity, num_expression=self.num_expression,
+                  num_albedo=self.num_albedo, orthogonalize=self.orthogonalize)
+    return config
+
+
+def graph_smoothness(graph_deformation: tf.Tensor, graph_edges: tf.Tensor) -> tf.Tensor:
+  """Per-sample smoothness energy sum over adjacent node pairs ||d_i - d_j||^2 (Eq. 10) -> [B].
+
+  Each undirected edge is counted once (Eq. 10 counts it twice: scale by 2 to match).
+  """
+  a = tf.gather(graph_deformation, graph_edges[:, 0], axis=1)
+  b = tf.gather(graph_deformation, graph_edges[:, 1], axis=1)
+  return tf.reduce_sum(tf.square(a - b), axis=[1, 2])
+
+
+def build_face_model(template, graph, **kwargs) -> FaceModel:
+  """Convenience constructor from a ``Template`` and its ``DeformationGraph``."""
+  return FaceModel(template.vertices, graph.upsampling, graph.edges, **kwargs)
