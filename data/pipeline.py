@@ -1,0 +1,215 @@
+"""tf.data input pipelines over ``data.schema`` TFRecords.
+
+Element structure (the one place it is defined; ``element_spec()`` returns it as ``tf.TensorSpec``s).
+With ``batch_size=B`` every tensor gets a leading batch dimension ``B``; ``batch_size=None`` leaves it out.
+``F = num_frames`` (N_f, 4 by default), ``S = 240``:
+
+=================  =========  ================  =======================================================
+key                dtype      shape             meaning
+=================  =========  ================  =======================================================
+``image``          float32    [B, F, S, S, 3]   RGB crops in [0, 1]
+``landmarks``      float32    [B, F, 68, 2]     68 iBUG landmarks, (x, y) pixels, (i, j) = centre of
+                                                pixel column i / row j, row 0 the top row
+``lip_masks``      float32    [B, F, S, S, 2]   {0, 1} masks: channel 0 upper lip, 1 lower lip
+``lip_distance``   float32    [B, F, S, S, 4]   distance (pixels) of every pixel centre to the lip
+                                                contours, channels in ``schema.LIP_CONTOURS`` order
+                                                (upper_outer, upper_inner, lower_outer, lower_inner)
+``is_neutral``     bool       [B]               neutral expression (EmotioNet neutral subset, synthetic
+                                                neutral samples); False when unknown
+``is_video``       bool       [B]               frames from one video clip (False: one image repeated)
+``frame_index``    int64      [B, F]            frame indices in the source video
+``dataset``        string     [B]               'voxceleb' | 'emotionet' | 'folder' | 'synthetic'
+``clip_id``        string     [B]               the record's clip id
+=================  =========  ================  =======================================================
+
+Frames: a record with ``F_r >= F`` frames gives ``F`` of them spread evenly; fewer are repeated
+cyclically, so a single image (EmotioNet) is repeated ``F`` times as in the paper.
+
+``make_dataset`` reads one source; ``make_mixed_dataset`` interleaves a multi-frame (VoxCeleb) and an image
+(EmotioNet) source with an exact ratio (3:1 by default: the repeating pattern V V V E). In deterministic
+mode the order is a pure function of the files and the seed (seeded shuffles, ordered parallel maps).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Sequence
+
+import tensorflow as tf
+
+from data import lips
+from data import schema
+
+S = schema.IMAGE_SIZE
+DEFAULT_NUM_FRAMES = 4
+DEFAULT_RATIO = (3, 1)
+
+
+def element_spec(num_frames: int = DEFAULT_NUM_FRAMES, batch_size: int | None = 1) -> dict:
+  """The element structure of the pipelines (see the module docstring)."""
+  b = [] if batch_size is None else [batch_size]
+  f = num_frames
+  return {
+      'image': tf.TensorSpec(b + [f, S, S, 3], tf.float32),
+      'landmarks': tf.TensorSpec(b + [f, schema.NUM_LANDMARKS, 2], tf.float32),
+      'lip_masks': tf.TensorSpec(b + [f, S, S, 2], tf.float32),
+      'lip_distance': tf.TensorSpec(b + [f, S, S, schema.NUM_LIP_CONTOURS], tf.float32),
+      'is_neutral': tf.TensorSpec(b, tf.bool),
+      'is_video': tf.TensorSpec(b, tf.bool),
+      'frame_index': tf.TensorSpec(b + [f], tf.int64),
+      'dataset': tf.TensorSpec(b, tf.string),
+      'clip_id': tf.TensorSpec(b, tf.string),
+  }
+
+
+def list_files(patterns: str | Sequence[str]) -> list[str]:
+  """Sorted TFRecord files from globs, folders (all ``*.tfrecord`` inside) or file names."""
+  if isinstance(patterns, (str, os.PathLike)):
+    patterns = [patterns]
+  files = set()
+  for p in patterns:
+    p = str(p)
+    if os.path.isdir(p):
+      files.update(glob.glob(os.path.join(p, '*' + schema.SHARD_SUFFIX)))
+    else:
+      files.update(glob.glob(p))
+  if not files:
+    raise FileNotFoundError(f'No TFRecord files match {list(patterns)}.')
+  return sorted(files)
+
+
+def frame_selection(num_record_frames, num_frames: int):
+  """Indices of the frames used: evenly spread when the record has enough, else repeated cyclically."""
+  n = tf.cast(num_record_frames, tf.int32)
+  i = tf.range(num_frames, dtype=tf.int32)
+  spread = (i * n) // num_frames
+  return tf.where(n >= num_frames, spread, i % tf.maximum(n, 1))
+
+
+def parse_record(serialized, num_frames: int = DEFAULT_NUM_FRAMES,
+                 distance_transforms: bool = True) -> dict:
+  """Parses and decodes one record into an (unbatched) element."""
+  ex = tf.io.parse_single_example(serialized, schema.feature_spec())
+  n = tf.cast(ex['frames/count'][0], tf.int32)
+  sel = frame_selection(n, num_frames)
+  jpegs = tf.gather(tf.sparse.to_dense(ex['frames/image'], default_value=''), sel)
+  pngs = tf.gather(tf.sparse.to_dense(ex['frames/lip_mask'], default_value=''), sel)
+  image = tf.map_fn(lambda x: tf.io.decode_jpeg(x, channels=3), jpegs, fn_output_signature=tf.uint8)
+  image = tf.reshape(tf.image.convert_image_dtype(image, tf.float32), [num_frames, S, S, 3])
+  label = tf.map_fn(lambda x: tf.io.decode_png(x, channels=1), pngs, fn_output_signature=tf.uint8)
+  label = tf.reshape(label, [num_frames, S, S])
+  masks = tf.stack([tf.equal(label, lips.UPPER_LABEL), tf.equal(label, lips.LOWER_LABEL)], -1)
+  lm = tf.reshape(tf.sparse.to_dense(ex['frames/landmarks']), [n, schema.NUM_LANDMARKS, 2])
+  out = {
+      'image': image,
+      'landmarks': tf.reshape(tf.gather(lm, sel), [num_frames, schema.NUM_LANDMARKS, 2]),
+      'lip_masks': tf.cast(masks, tf.float32),
+      'is_neutral': tf.equal(ex['meta/is_neutral'], 1),
+      'is_video': tf.greater(n, 1) | tf.equal(ex['meta/dataset'], 'voxceleb'),
+      'frame_index': tf.reshape(tf.gather(tf.sparse.to_dense(ex['frames/index']), sel), [num_frames]),
+      'dataset': ex['meta/dataset'],
+      'clip_id': ex['meta/clip_id'],
+  }
+  if distance_transforms:
+    points = tf.reshape(tf.sparse.to_dense(ex['frames/lip_contour_points']), [-1, 2])
+    lengths = tf.sparse.to_dense(ex['frames/lip_contour_lengths'])
+    contours = tf.RaggedTensor.from_row_lengths(points, lengths)  # [n * 4, None, 2]
+    per_frame = tf.RaggedTensor.from_uniform_row_length(contours, schema.NUM_LIP_CONTOURS)
+    unique, idx = tf.unique(sel)  # decode each distinct frame once (images repeat N_f times)
+    chosen = tf.gather(per_frame, unique).values  # [u * 4, None, 2]
+    dt = lips.distance_transforms_tf(chosen.values, chosen.row_lengths(), S)
+    dt = tf.transpose(tf.reshape(dt, [-1, schema.NUM_LIP_CONTOURS, S, S]), [0, 2, 3, 1])
+    out['lip_distance'] = tf.reshape(tf.gather(dt, idx), [num_frames, S, S, schema.NUM_LIP_CONTOURS])
+  else:
+    out['lip_distance'] = tf.zeros([num_frames, S, S, schema.NUM_LIP_CONTOURS], tf.float32)
+  return out
+
+
+def _options(deterministic: bool) -> tf.data.Options:
+  opts = tf.data.Options()
+  opts.deterministic = deterministic
+  opts.experimental_optimization.map_parallelization = True
+  return opts
+
+
+def records(patterns, shuffle: bool = True, deterministic: bool = False, seed: int = 0,
+            repeat: bool = True, shuffle_buffer: int = 256) -> tf.data.Dataset:
+  """Serialized records of the files matching ``patterns`` (files shuffled, records shuffled)."""
+  files = list_files(patterns)
+  seed_ = seed if deterministic else None
+  ds = tf.data.Dataset.from_tensor_slices(files)
+  if shuffle:
+    ds = ds.shuffle(len(files), seed=seed_, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+  ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), block_length=1,
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=None if seed_ is None else seed_ + 1,
+                    reshuffle_each_iteration=True)
+  return ds
+
+
+def _finish(ds: tf.data.Dataset, batch_size: int | None, deterministic: bool, prefetch: bool):
+  if batch_size:
+    ds = ds.batch(batch_size, drop_remainder=True)
+  if prefetch:
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+  return ds.with_options(_options(deterministic))
+
+
+def make_dataset(patterns, num_frames: int = DEFAULT_NUM_FRAMES, batch_size: int | None = 1,
+                 shuffle: bool = True, deterministic: bool = False, seed: int = 0, repeat: bool = True,
+                 shuffle_buffer: int = 256, distance_transforms: bool = True,
+                 prefetch: bool = True) -> tf.data.Dataset:
+  """Samples from one set of TFRecords (any dataset kind); see the module docstring for the elements.
+
+  Args:
+    patterns: glob(s), folder(s) or file(s) of TFRecord shards.
+    num_frames: N_f frames per element.
+    batch_size: batch size (drop remainder), or None for unbatched elements.
+    shuffle: shuffle files and records.
+    deterministic: reproducible order for a given ``seed`` (slower: ordered parallel maps).
+    seed: shuffle seed (used in deterministic mode).
+    repeat: repeat forever.
+    shuffle_buffer: record shuffle buffer.
+    distance_transforms: compute ``lip_distance`` (zeros otherwise; saves time when unused).
+    prefetch: prefetch (AUTOTUNE).
+  """
+  ds = records(patterns, shuffle, deterministic, seed, repeat, shuffle_buffer)
+  ds = ds.map(lambda r: parse_record(r, num_frames, distance_transforms),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+  return _finish(ds, batch_size, deterministic, prefetch)
+
+
+def make_mixed_dataset(video_patterns, image_patterns, ratio: Sequence[int] = DEFAULT_RATIO,
+                       num_frames: int = DEFAULT_NUM_FRAMES, batch_size: int | None = 1,
+                       shuffle: bool = True, deterministic: bool = False, seed: int = 0,
+                       shuffle_buffer: int = 256, distance_transforms: bool = True,
+                       prefetch: bool = True) -> tf.data.Dataset:
+  """Multi-frame video samples and image samples mixed ``ratio[0]:ratio[1]`` (exactly, per cycle).
+
+  The paper's combined stage uses VoxCeleb:EmotioNet = 3:1. Both sources repeat forever. Mixing happens
+  before batching, so a batch of 4 holds on average 3 video and 1 image sample.
+  """
+  if len(ratio) != 2 or min(ratio) < 0 or sum(ratio) <= 0:
+    raise ValueError(f'ratio must be two non-negative integers, got {ratio}.')
+  common = dict(num_frames=num_frames, batch_size=None, shuffle=shuffle, deterministic=deterministic,
+                shuffle_buffer=shuffle_buffer, distance_transforms=distance_transforms, prefetch=False)
+  sources, pattern = [], []
+  if ratio[0]:
+    sources.append(make_dataset(video_patterns, seed=seed, **common))
+    pattern += [len(sources) - 1] * int(ratio[0])
+  if ratio[1]:
+    sources.append(make_dataset(image_patterns, seed=seed + 7, **common))
+    pattern += [len(sources) - 1] * int(ratio[1])
+  choice = tf.data.Dataset.from_tensor_slices(tf.constant(pattern, tf.int64)).repeat()
+  ds = tf.data.Dataset.choose_from_datasets(sources, choice)
+  return _finish(ds, batch_size, deterministic, prefetch)
+
+
+def parse_ratio(text: str) -> tuple[int, int]:
+  """'3:1' -> (3, 1) (for flags)."""
+  a, b = text.split(':')
+  return int(a), int(b)
