@@ -23,7 +23,8 @@ REPO_ROOT = PACKAGE_DIR.parent
 OUTPUT = PACKAGE_DIR / '_rasterizer_ops.so'
 CXX_FLAGS = ['-O3', '-fPIC', '-shared', '-Wno-deprecated-declarations', '-Wno-interference-size']
 # sm_80 (A100) and sm_90 (H100/H200) machine code plus compute_90 PTX for newer GPUs.
-NVCC_FLAGS = ['-std=c++17', '-O3', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
+# --fmad=false: no FMA contraction, so that coverage and depth round exactly as in the CPU kernel.
+NVCC_FLAGS = ['-std=c++17', '-O3', '--fmad=false', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
               '-gencode', 'arch=compute_90,code=[sm_90,compute_90]']
 
 
@@ -34,8 +35,18 @@ def find_nvcc() -> str | None:
   return None
 
 
-def cuda_lib_dir(nvcc: str) -> pathlib.Path:
-  root = pathlib.Path(nvcc).resolve().parent.parent
+def cuda_root(nvcc: str) -> pathlib.Path:
+  """The CUDA toolkit folder: $CUDA_HOME, else nvcc's (nvcc may be a wrapper script elsewhere)."""
+  candidates = [os.environ.get('CUDA_HOME'), os.environ.get('CUDA_PATH'),
+                pathlib.Path(nvcc).resolve().parent.parent, '/usr/local/cuda',
+                *sorted(pathlib.Path('/usr/local').glob('cuda-*'), reverse=True)]
+  for root in candidates:
+    if root and (pathlib.Path(root) / 'include' / 'cuda_runtime.h').exists():
+      return pathlib.Path(root)
+  raise FileNotFoundError('CUDA toolkit not found: set CUDA_HOME')
+
+
+def cuda_lib_dir(root: pathlib.Path) -> pathlib.Path:
   for sub in ('lib64', 'lib', 'targets/x86_64-linux/lib'):
     if (root / sub / 'libcudart_static.a').exists():
       return root / sub
@@ -73,9 +84,9 @@ def build(cuda: str = 'auto', output: pathlib.Path = OUTPUT, verbose: bool = Tru
     defines, cuda_objects, cuda_link = [], [], []
     if nvcc:
       cuda_objects = compile_cuda_objects(nvcc, tmp_dir)
-      cuda_include = pathlib.Path(nvcc).resolve().parent.parent / 'include'
-      defines = ['-DC3DMM_WITH_CUDA', f'-I{cuda_include}']
-      cuda_link = [f'-L{cuda_lib_dir(nvcc)}', '-l:libcudart_static.a', '-ldl', '-lrt', '-lpthread']
+      root = cuda_root(nvcc)
+      defines = ['-DC3DMM_WITH_CUDA', f'-I{root / "include"}']
+      cuda_link = [f'-L{cuda_lib_dir(root)}', '-l:libcudart_static.a', '-ldl', '-lrt', '-lpthread']
     tmp_output = tmp_dir / output.name
     cmd = [cxx, *CXX_FLAGS, *tf.sysconfig.get_compile_flags(), f'-I{REPO_ROOT}', *defines,
            *sources, *cuda_objects, '-o', str(tmp_output), *cuda_link, *tf.sysconfig.get_link_flags()]

@@ -26,6 +26,10 @@ using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
 using ::tensorflow::errors::InvalidArgument;
 
+// Device tags of the kernel templates (the kernels never use Eigen devices).
+struct CpuTag {};
+struct GpuTag {};
+
 namespace {
 
 // Work units of a CPU kernel: `images` images split into `bands` bands of rows each.
@@ -152,7 +156,7 @@ class RasterizeTrianglesOp : public OpKernel {
   }
 
  private:
-  static constexpr bool kOnHost = std::is_same<Device, Eigen::ThreadPoolDevice>::value;
+  static constexpr bool kOnHost = std::is_same<Device, CpuTag>::value;
 
   void Run(OpKernelContext* ctx, const Tensor& vertices, const Tensor& triangles, Tensor* ids,
            Tensor* bary, Tensor* depth);
@@ -161,7 +165,7 @@ class RasterizeTrianglesOp : public OpKernel {
 };
 
 template <>
-void RasterizeTrianglesOp<Eigen::ThreadPoolDevice>::Run(OpKernelContext* ctx, const Tensor& vertices,
+void RasterizeTrianglesOp<CpuTag>::Run(OpKernelContext* ctx, const Tensor& vertices,
                                                         const Tensor& triangles, Tensor* ids,
                                                         Tensor* bary, Tensor* depth) {
   const int64_t num_vertices = vertices.dim_size(1), num_triangles = triangles.dim_size(0);
@@ -214,7 +218,7 @@ class RasterizeTrianglesGradOp : public OpKernel {
   }
 
  private:
-  static constexpr bool kOnHost = std::is_same<Device, Eigen::ThreadPoolDevice>::value;
+  static constexpr bool kOnHost = std::is_same<Device, CpuTag>::value;
 
   void Run(OpKernelContext* ctx, const Tensor& vertices, const Tensor& triangles, const Tensor& ids,
            const Tensor& bary, const Tensor& grad_bary, Tensor* grad);
@@ -223,7 +227,7 @@ class RasterizeTrianglesGradOp : public OpKernel {
 };
 
 template <>
-void RasterizeTrianglesGradOp<Eigen::ThreadPoolDevice>::Run(OpKernelContext* ctx,
+void RasterizeTrianglesGradOp<CpuTag>::Run(OpKernelContext* ctx,
                                                             const Tensor& vertices,
                                                             const Tensor& triangles,
                                                             const Tensor& ids,
@@ -300,13 +304,13 @@ class InterpolateAttributesOp : public OpKernel {
   }
 
  private:
-  static constexpr bool kOnHost = std::is_same<Device, Eigen::ThreadPoolDevice>::value;
+  static constexpr bool kOnHost = std::is_same<Device, CpuTag>::value;
   void Run(OpKernelContext* ctx, const Tensor& attributes, const Tensor& ids, const Tensor& bary,
            const Tensor& triangles, Tensor* out);
 };
 
 template <>
-void InterpolateAttributesOp<Eigen::ThreadPoolDevice>::Run(OpKernelContext* ctx,
+void InterpolateAttributesOp<CpuTag>::Run(OpKernelContext* ctx,
                                                            const Tensor& attributes,
                                                            const Tensor& ids, const Tensor& bary,
                                                            const Tensor& triangles, Tensor* out) {
@@ -349,14 +353,14 @@ class InterpolateAttributesGradOp : public OpKernel {
   }
 
  private:
-  static constexpr bool kOnHost = std::is_same<Device, Eigen::ThreadPoolDevice>::value;
+  static constexpr bool kOnHost = std::is_same<Device, CpuTag>::value;
   void Run(OpKernelContext* ctx, const Tensor& attributes, const Tensor& ids, const Tensor& bary,
            const Tensor& triangles, const Tensor& grad_out, Tensor* grad_attributes,
            Tensor* grad_bary);
 };
 
 template <>
-void InterpolateAttributesGradOp<Eigen::ThreadPoolDevice>::Run(
+void InterpolateAttributesGradOp<CpuTag>::Run(
     OpKernelContext* ctx, const Tensor& attributes, const Tensor& ids, const Tensor& bary,
     const Tensor& triangles, const Tensor& grad_out, Tensor* grad_attributes, Tensor* grad_bary) {
   const int64_t batch = ids.dim_size(0), pixels = ids.dim_size(1) * ids.dim_size(2);
@@ -390,12 +394,107 @@ void InterpolateAttributesGradOp<Eigen::ThreadPoolDevice>::Run(
 }
 
 REGISTER_KERNEL_BUILDER(Name("RasterizeTriangles").Device(DEVICE_CPU),
-                        RasterizeTrianglesOp<Eigen::ThreadPoolDevice>);
+                        RasterizeTrianglesOp<CpuTag>);
 REGISTER_KERNEL_BUILDER(Name("RasterizeTrianglesGrad").Device(DEVICE_CPU),
-                        RasterizeTrianglesGradOp<Eigen::ThreadPoolDevice>);
+                        RasterizeTrianglesGradOp<CpuTag>);
 REGISTER_KERNEL_BUILDER(Name("InterpolateAttributes").Device(DEVICE_CPU),
-                        InterpolateAttributesOp<Eigen::ThreadPoolDevice>);
+                        InterpolateAttributesOp<CpuTag>);
 REGISTER_KERNEL_BUILDER(Name("InterpolateAttributesGrad").Device(DEVICE_CPU),
-                        InterpolateAttributesGradOp<Eigen::ThreadPoolDevice>);
+                        InterpolateAttributesGradOp<CpuTag>);
+
+#ifdef C3DMM_WITH_CUDA
+// ----------------------------------------------------------------------------------------------------
+// CUDA kernels: the same validation of shapes on the host; index ranges are handled by the kernels.
+
+namespace {
+
+c3dmm_stream_t GetStream(OpKernelContext* ctx) {
+  return reinterpret_cast<c3dmm_stream_t>(
+      ctx->op_device_context()->stream()->platform_specific_handle().stream);
+}
+
+void CheckLaunch(OpKernelContext* ctx, int code, const char* what) {
+  if (code != 0) ctx->SetStatus(::tensorflow::errors::Internal(what, " failed: CUDA error ", code));
+}
+
+}  // namespace
+
+template <>
+void RasterizeTrianglesOp<GpuTag>::Run(OpKernelContext* ctx, const Tensor& vertices,
+                                       const Tensor& triangles, Tensor* ids, Tensor* bary,
+                                       Tensor* depth) {
+  const int32_t batch = static_cast<int32_t>(vertices.dim_size(0));
+  const int32_t num_vertices = static_cast<int32_t>(vertices.dim_size(1));
+  Tensor scratch;
+  const int64_t bytes = c3dmm_rasterize_scratch_bytes(batch, num_vertices, height_, width_);
+  OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_INT8, TensorShape({bytes}), &scratch));
+  CheckLaunch(ctx,
+              c3dmm_rasterize_cuda(GetStream(ctx), vertices.flat<float>().data(), batch,
+                                   num_vertices, triangles.flat<int32_t>().data(),
+                                   static_cast<int32_t>(triangles.dim_size(0)), height_, width_,
+                                   scratch.flat<int8_t>().data(), ids->flat<int32_t>().data(),
+                                   bary->flat<float>().data(), depth->flat<float>().data()),
+              "rasterize");
+}
+
+template <>
+void RasterizeTrianglesGradOp<GpuTag>::Run(OpKernelContext* ctx, const Tensor& vertices,
+                                           const Tensor& triangles, const Tensor& ids,
+                                           const Tensor& bary, const Tensor& grad_bary,
+                                           Tensor* grad) {
+  CheckLaunch(ctx,
+              c3dmm_rasterize_grad_cuda(
+                  GetStream(ctx), vertices.flat<float>().data(),
+                  static_cast<int32_t>(vertices.dim_size(0)),
+                  static_cast<int32_t>(vertices.dim_size(1)), triangles.flat<int32_t>().data(),
+                  static_cast<int32_t>(triangles.dim_size(0)), ids.flat<int32_t>().data(),
+                  bary.flat<float>().data(), grad_bary.flat<float>().data(), height_, width_,
+                  grad->flat<float>().data()),
+              "rasterize gradient");
+}
+
+template <>
+void InterpolateAttributesOp<GpuTag>::Run(OpKernelContext* ctx, const Tensor& attributes,
+                                          const Tensor& ids, const Tensor& bary,
+                                          const Tensor& triangles, Tensor* out) {
+  CheckLaunch(ctx,
+              c3dmm_interpolate_cuda(GetStream(ctx), attributes.flat<float>().data(),
+                                     static_cast<int32_t>(attributes.dim_size(0)),
+                                     static_cast<int32_t>(attributes.dim_size(1)),
+                                     static_cast<int32_t>(attributes.dim_size(2)),
+                                     triangles.flat<int32_t>().data(),
+                                     static_cast<int32_t>(triangles.dim_size(0)),
+                                     ids.flat<int32_t>().data(), bary.flat<float>().data(),
+                                     ids.dim_size(1) * ids.dim_size(2), out->flat<float>().data()),
+              "interpolate");
+}
+
+template <>
+void InterpolateAttributesGradOp<GpuTag>::Run(OpKernelContext* ctx, const Tensor& attributes,
+                                              const Tensor& ids, const Tensor& bary,
+                                              const Tensor& triangles, const Tensor& grad_out,
+                                              Tensor* grad_attributes, Tensor* grad_bary) {
+  CheckLaunch(ctx,
+              c3dmm_interpolate_grad_cuda(
+                  GetStream(ctx), attributes.flat<float>().data(),
+                  static_cast<int32_t>(attributes.dim_size(0)),
+                  static_cast<int32_t>(attributes.dim_size(1)),
+                  static_cast<int32_t>(attributes.dim_size(2)), triangles.flat<int32_t>().data(),
+                  static_cast<int32_t>(triangles.dim_size(0)), ids.flat<int32_t>().data(),
+                  bary.flat<float>().data(), grad_out.flat<float>().data(),
+                  ids.dim_size(1) * ids.dim_size(2), grad_attributes->flat<float>().data(),
+                  grad_bary->flat<float>().data()),
+              "interpolate gradient");
+}
+
+REGISTER_KERNEL_BUILDER(Name("RasterizeTriangles").Device(::tensorflow::DEVICE_GPU),
+                        RasterizeTrianglesOp<GpuTag>);
+REGISTER_KERNEL_BUILDER(Name("RasterizeTrianglesGrad").Device(::tensorflow::DEVICE_GPU),
+                        RasterizeTrianglesGradOp<GpuTag>);
+REGISTER_KERNEL_BUILDER(Name("InterpolateAttributes").Device(::tensorflow::DEVICE_GPU),
+                        InterpolateAttributesOp<GpuTag>);
+REGISTER_KERNEL_BUILDER(Name("InterpolateAttributesGrad").Device(::tensorflow::DEVICE_GPU),
+                        InterpolateAttributesGradOp<GpuTag>);
+#endif  // C3DMM_WITH_CUDA
 
 }  // namespace c3dmm
