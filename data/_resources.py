@@ -1,7 +1,7 @@
 """Access to ``tf_ops.resources`` (shared material and cache paths) for the data package.
 
-``tf_ops/__init__`` imports the compiled rasterizer op; when that op is not built (or is being rebuilt),
-the data tools must still work, so this falls back to loading ``tf_ops/resources.py`` by file path. Either
+``tf_ops/__init__`` imports TensorFlow and the compiled rasterizer op; the data tools (and every Beam worker)
+need neither for paths, so ``tf_ops/resources.py`` is loaded by file path unless already imported. Either
 way the paths come from the one resolver in ``tf_ops.resources``.
 """
 
@@ -11,9 +11,11 @@ import importlib.util
 import pathlib
 import sys
 
-try:
-  from tf_ops import resources  # pylint: disable=g-import-not-at-top
-except Exception:  # pylint: disable=broad-except  # the op library may be missing or mid-build
+if 'tf_ops.resources' in sys.modules:
+  resources = sys.modules['tf_ops.resources']
+else:
+  # By file path: importing the tf_ops package loads TensorFlow and the compiled op (seconds per Beam
+  # worker), and fails while the op is not built; the resolver itself needs neither.
   _path = pathlib.Path(__file__).resolve().parent.parent / 'tf_ops' / 'resources.py'
   _spec = importlib.util.spec_from_file_location('_c3dmm_tf_ops_resources', _path)
   resources = importlib.util.module_from_spec(_spec)
