@@ -81,6 +81,9 @@ def rasterize(clip_vertices: tf.Tensor, triangles: tf.Tensor,
         None, None, f'clip_vertices must be float32, got {clip_vertices.dtype.name}')
   triangles = _check_triangles(triangles)
   height, width = (int(s) for s in image_size)
+  if not (1 <= height <= MAX_IMAGE_SIZE and 1 <= width <= MAX_IMAGE_SIZE):
+    raise tf.errors.InvalidArgumentError(
+        None, None, f'image_size must be in [1, {MAX_IMAGE_SIZE}] per side, got {height}x{width}')
   unbatched = clip_vertices.shape.rank == 2
   if unbatched:
     clip_vertices = clip_vertices[tf.newaxis]

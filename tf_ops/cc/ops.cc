@@ -1,6 +1,7 @@
 // Op registrations (shapes and attributes). Kernels live in rasterize_op.cc / interpolate_op.cc.
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
+#include "tf_ops/cc/raster_common.h"
 
 namespace c3dmm {
 
@@ -24,6 +25,11 @@ REGISTER_OP("RasterizeTriangles")
       int64_t height, width;
       TF_RETURN_IF_ERROR(c->GetAttr("image_height", &height));
       TF_RETURN_IF_ERROR(c->GetAttr("image_width", &width));
+      // Checked here too: MakeShape aborts the process on negative sizes.
+      if (height < 1 || width < 1 || height > kMaxImageSize || width > kMaxImageSize) {
+        return ::tensorflow::errors::InvalidArgument("image size must be in [1, ", kMaxImageSize,
+                                                     "] per side, got ", height, "x", width);
+      }
       DimensionHandle batch = c->Dim(vertices, 0);
       c->set_output(0, c->MakeShape({batch, height, width}));
       c->set_output(1, c->MakeShape({batch, height, width, 3}));
