@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+from absl import flags
+from PIL import Image
+
+from model import demo
+from model import export
+
+
+@pytest.mark.slow
+def test_demo_writes_pictures_meshes_and_a_reloadable_model(tmp_path):
+  run_dir = tmp_path / 'run'
+  flags.FLAGS(['demo', f'--run_dir={run_dir}', '--grid_components=2', '--image_size=96'])
+  try:
+    demo.main([])
+  finally:
+    flags.FLAGS.unparse_flags()
+  for name in ('poses_lightings.png', 'regions.png', 'basis_identity.png', 'basis_expression.png',
+               'basis_albedo.png', 'template.obj', 'template.ply', 'template_uv.obj',
+               'template_uv_albedo.png', 'model.npz', 'flags.txt'):
+    assert (run_dir / name).exists(), name
+  grid = np.asarray(Image.open(run_dir / 'basis_identity.png'))
+  assert grid.shape == (2 * 98 - 2, 5 * 98 - 2, 3)
+  # Modes of the smooth random identity basis actually change the rendering.
+  tiles = [grid[:96, k * 98:k * 98 + 96].astype(float) for k in range(5)]
+  assert np.abs(tiles[0] - tiles[2]).mean() > 1.0
+  loaded = export.load_model(run_dir / 'model.npz')
+  assert loaded.face_model.num_expression == 64
