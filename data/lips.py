@@ -35,6 +35,20 @@ def lip_contours(landmarks: np.ndarray) -> list[np.ndarray]:
   return [lm[list(CONTOUR_INDICES[name])] for name in schema.LIP_CONTOURS]
 
 
+def resample_polyline(points: np.ndarray, count: int) -> np.ndarray:
+  """``count`` points spaced evenly by arc length along a polyline (endpoints kept): float32 [count, 2].
+
+  Dense contours (e.g. projected mesh loops) are stored resampled: the distance transform's cost grows with
+  the number of segments, and at crop resolution ~16 points follow a lip contour to a fraction of a pixel.
+  """
+  pts = np.asarray(points, np.float64).reshape(-1, 2)
+  if len(pts) <= 1:
+    return np.repeat(pts, count if len(pts) else 0, 0).astype(np.float32)
+  s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+  t = np.linspace(0.0, s[-1], count)
+  return np.stack([np.interp(t, s, pts[:, 0]), np.interp(t, s, pts[:, 1])], -1).astype(np.float32)
+
+
 def rasterize_polygon(polygon: np.ndarray, size: int = schema.IMAGE_SIZE) -> np.ndarray:
   """Fills a polygon given in pixel-centre coordinates; returns a bool [size, size] mask."""
   import cv2  # pylint: disable=g-import-not-at-top

@@ -28,8 +28,8 @@ Output (``root``):
 
 Records use ``data.schema`` exactly like real data. Landmarks are the projected template landmarks (the
 jaw follows the silhouette, as in the model), lip masks are the rendered lip regions, the outer lip contours
-are the projected mesh lip contours and the inner ones the projected arcs of the mouth opening, so the
-training pipeline cannot tell the two apart. Contours are projected without an occlusion test.
+are the projected mesh lip contours and the inner ones the projected arcs of the mouth opening (each
+resampled to 16 points), so the training pipeline cannot tell the two apart. Contours are projected without an occlusion test.
 
 Generation is deterministic for a configuration (seed included) and cached: ``ensure_synthetic_dataset``
 returns the paths, generating on first use into ``cache_dir('synthetic', <hash of the configuration>)``.
@@ -50,10 +50,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from data import _resources
+from data import lips
 from data import readers
 from data import schema
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+# Points per stored lip contour (the mesh loops have 30-40 vertices; see lips.resample_polyline).
+CONTOUR_POINTS = 16
 # BU-3DFE expressions as ICT blendshape combinations (weights at intensity 4; intensity k scales by k/4).
 BU3DFE_EXPRESSION_BLENDSHAPES = {
     'HA': {'mouthSmile_L': 1.0, 'mouthSmile_R': 1.0, 'cheekSquint_L': 0.6, 'cheekSquint_R': 0.6,
@@ -263,8 +266,8 @@ def _frames(space, images, landmarks, labels, projected) -> list[schema.Frame]:
   for i in range(len(images)):
     pr = projected[i]
     contours = [pr[space.upper_outer], pr[space.upper_inner], pr[space.lower_outer], pr[space.lower_inner]]
-    frames.append(schema.Frame(image=images[i], landmarks=landmarks[i].astype(np.float32),
-                               lip_mask=labels[i], lip_contours=[c.astype(np.float32) for c in contours],
+    frames.append(schema.Frame(image=images[i], landmarks=landmarks[i].astype(np.float32), lip_mask=labels[i],
+                               lip_contours=[lips.resample_polyline(c, CONTOUR_POINTS) for c in contours],
                                frame_index=i, crop_box=(0.0, 0.0, float(schema.IMAGE_SIZE))))
   return frames
 

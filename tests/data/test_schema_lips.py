@@ -67,3 +67,10 @@ def test_distance_transform_tf_matches_numpy_and_edt():
   img = np.ones((schema.IMAGE_SIZE,) * 2, bool)
   img[dense[:, 1], dense[:, 0]] = False
   assert np.abs(ndimage.distance_transform_edt(img) - ref[..., 0]).max() < 1.0
+
+
+def test_resample_polyline():
+  line = np.array([[0, 0], [10, 0], [10, 10]], np.float32)
+  r = lips.resample_polyline(line, 5)
+  np.testing.assert_allclose(r, [[0, 0], [5, 0], [10, 0], [10, 5], [10, 10]], atol=1e-5)
+  assert lips.resample_polyline(line[:1], 3).shape == (3, 2)
