@@ -246,7 +246,7 @@ def test_bad_image_size_in_tf_function_raises_instead_of_aborting() -> None:
     raw = lambda size: _loader.ops().rasterize_triangles(
         tf.zeros([1, 3, 4]), [[0, 1, 2]], image_height=size[0], image_width=size[1])[2]
     wrapped = lambda size: tf_ops.rasterize(tf.zeros([1, 3, 4]), [[0, 1, 2]], size).depth
-    for size in {BAD_SIZES!r}:
+    for size in [(0, 4), (-3, 4), (4, -7), ({MAX} + 1, 4)]:
       for render in (raw, wrapped):
         try:
           tf.function(lambda: render(size))()
@@ -324,7 +324,7 @@ def test_raw_gradient_ops_reject_bad_ids_and_shapes() -> None:
 
 # --- randomized fuzzing --------------------------------------------------------------------------------
 
-FUZZ_CASES = 2400
+FUZZ_CASES = 2000
 
 _SPECIALS = np.array([np.nan, np.inf, -np.inf, 3.4e38, -3.4e38, 1e30, -1e30, 1e-45, -1e-45, 1e-38, 0.0,
                       -0.0, 1.0, -1.0, 1e-7], np.float32)

@@ -72,7 +72,7 @@ def test_barycentric_jacobian_matches_finite_differences() -> None:
 
 
 def test_z_gets_zero_gradient() -> None:
-  clip = clip_vertices()
+  clip = clip_vertices(batch=1)
 
   def barycentrics(v: tf.Tensor) -> tf.Tensor:
     return tf_ops.rasterize(v, TRIANGLES, (HEIGHT, WIDTH)).barycentrics
@@ -186,11 +186,10 @@ def test_interpolate_jacobian_wrt_barycentrics() -> None:
     assert np.all(jac[:, :, :, :, b, y, x] == 0)
 
 
-@pytest.mark.parametrize('seed', [0, 1])
-def test_rasterize_then_interpolate_chain_matches_finite_differences(seed: int) -> None:
+def test_rasterize_then_interpolate_chain_matches_finite_differences() -> None:
   # End to end: vertex colours interpolated over the rasterized image, differentiated w.r.t. clip xyzw.
   clip = clip_vertices(batch=1)
-  colors = np.random.default_rng(seed).uniform(size=(7, 3)).astype(np.float32)
+  colors = np.random.default_rng(0).uniform(size=(7, 3)).astype(np.float32)
   stable = stable_pixels(clip)
 
   def render(v: tf.Tensor) -> tf.Tensor:
