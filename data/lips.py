@@ -85,8 +85,31 @@ def distance_transforms_np(contours, size: int = schema.IMAGE_SIZE) -> np.ndarra
   return np.stack(out, -1).reshape(size, size, len(contours)).astype(np.float32)
 
 
+def distance_transforms_cv2(contours, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+  """Fast distance transforms: float32 [size, size, K]; each polyline is drawn (1/16 px precision) and
+  OpenCV's precise Euclidean distance transform measured to the drawn pixels. The drawn pixels lie up to
+  ~0.5 px off the polyline, so values are within ~1 px (mean ~0.3 px) of the exact distance
+  (``distance_transforms_np``), at ~100x less cost than the exact brute force."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  out = np.empty((size, size, len(contours)), np.float32)
+  for k, c in enumerate(contours):
+    c = np.asarray(c, np.float64).reshape(-1, 2)
+    if len(c) == 0:
+      out[..., k] = NO_CONTOUR_DISTANCE
+      continue
+    img = np.full((size, size), 255, np.uint8)
+    pts = np.round(c * (1 << _SUBPIXEL_BITS)).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(img, [pts], False, 0, 1, cv2.LINE_8, _SUBPIXEL_BITS)
+    if len(c) == 1 or not np.any(img == 0):  # a point, or a contour outside the image: exact fallback
+      out[..., k] = distance_transforms_np([c], size)[..., 0]
+      continue
+    out[..., k] = cv2.distanceTransform(img, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+  return out
+
+
 def distance_transforms_tf(points, lengths, size: int = schema.IMAGE_SIZE):
-  """Distance of every pixel centre to each polyline, in TensorFlow.
+  """Exact distance of every pixel centre to each polyline, in TensorFlow (brute force over segments:
+  exact but ~1 s per 4-frame sample on a CPU core; the pipeline uses ``distance_transforms_cv2``).
 
   Args:
     points: float32 [N, 2] all polylines' points concatenated (x, y crop pixels).

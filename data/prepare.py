@@ -52,6 +52,9 @@ flags.DEFINE_string('output', None, 'Output folder for the TFRecord shards, thei
 flags.DEFINE_string('emotionet_au_files', None, 'Glob of EmotioNet AU lists (default: --input/*.txt, *.csv).')
 flags.DEFINE_integer('num_frames', 4, 'N_f: frames per video clip.')
 flags.DEFINE_integer('min_frames', 0, 'Clips with fewer usable frames are dropped (0: --num_frames).')
+flags.DEFINE_integer('candidates_per_segment', 3, 'Frames examined per clip segment (the clip is cut into '
+                     '--num_frames segments; more candidates survive more cut-aways, each costs a detection '
+                     'and a descriptor).')
 flags.DEFINE_integer('min_face_size', 200, 'Faces whose crop square is smaller (source pixels) are dropped.')
 flags.DEFINE_float('margin', 0.3, 'Crop margin on each side, as a fraction of the landmark extent.')
 flags.DEFINE_integer('detect_max_side', 800, 'The detector sees a copy downscaled to at most this side.')
@@ -322,6 +325,7 @@ def main(argv: Sequence[str]) -> None:
   if not FLAGS.input or not FLAGS.output:
     raise app.UsageError('--input and --output are required.')
   cfg = preprocess.Config(num_frames=FLAGS.num_frames, min_frames=FLAGS.min_frames,
+                          candidates_per_segment=FLAGS.candidates_per_segment,
                           min_face_size=FLAGS.min_face_size, margin=FLAGS.margin,
                           detect_max_side=FLAGS.detect_max_side)
   report = run(FLAGS.kind, FLAGS.input, FLAGS.output, cfg, num_shards=FLAGS.num_shards,

@@ -19,7 +19,8 @@ key                             type     length     meaning
 ``frames/lip_contour_points``   float    sum 2*P    the four lip contours of every frame as polylines,
                                                     (x, y) crop pixels, concatenated frame-major in
                                                     ``LIP_CONTOURS`` order
-``frames/lip_contour_lengths``  int64    F*4        number of points P of each polyline
+``frames/lip_contour_lengths``  int64    F*4        number of points P of each polyline (<= 32;
+                                                    longer ones are resampled when written)
 ``frames/index``                int64    F          frame index in the source video (0 for images)
 ``frames/crop_box``             float    F*3        crop square in source pixels: x0, y0 (left/top
                                                     edge), side. side is the "face size" that must be
@@ -37,7 +38,8 @@ key                             type     length     meaning
 Why lip contours are stored as polylines and not as distance transforms: four float32 240x240 distance
 transforms per frame are 900 KB (still ~60 KB as uint8 PNGs, and quantized to whole pixels), the polylines
 are ~200 bytes and exact (sub-pixel). The distance transforms are a cheap, exact computation in the tf.data
-pipeline (distance of every pixel centre to ~20 segments; see ``data.lips.distance_transforms_tf``).
+pipeline (``data.lips.distance_transforms_cv2``), and a loss can also use the polylines directly (exact
+point-to-polyline distances; the pipeline exposes them padded).
 The lip masks are stored (one small PNG) because they are what the segmentation loss and the lips-IoU
 metric compare against, and rasterizing polygons in TF is awkward.
 """
@@ -55,6 +57,7 @@ IMAGE_SIZE = 240
 NUM_LANDMARKS = 68
 LIP_CONTOURS = ('upper_outer', 'upper_inner', 'lower_outer', 'lower_inner')
 NUM_LIP_CONTOURS = len(LIP_CONTOURS)
+MAX_CONTOUR_POINTS = 32
 DATASETS = ('voxceleb', 'emotionet', 'folder', 'synthetic')
 JPEG_QUALITY = 95
 SHARD_SUFFIX = '.tfrecord'
@@ -134,6 +137,9 @@ def serialize_sample(sample: Sample) -> bytes:
     masks.append(encode_png(f.lip_mask))
     for c in f.lip_contours:
       c = np.asarray(c, np.float32).reshape(-1, 2)
+      if len(c) > MAX_CONTOUR_POINTS:
+        from data import lips  # pylint: disable=g-import-not-at-top  # (lips imports schema)
+        c = lips.resample_polyline(c, MAX_CONTOUR_POINTS)
       points.extend(c.reshape(-1).tolist())
       lengths.append(len(c))
     indices.append(int(f.frame_index))

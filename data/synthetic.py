@@ -29,7 +29,8 @@ Output (``root``):
 Records use ``data.schema`` exactly like real data. Landmarks are the projected template landmarks (the
 jaw follows the silhouette, as in the model), lip masks are the rendered lip regions, the outer lip contours
 are the projected mesh lip contours and the inner ones the projected arcs of the mouth opening (each
-resampled to 16 points), so the training pipeline cannot tell the two apart. Contours are projected without an occlusion test.
+resampled to 16 points), so the training pipeline cannot tell the two apart. Contours are projected
+without an occlusion test.
 
 Generation is deterministic for a configuration (seed included) and cached: ``ensure_synthetic_dataset``
 returns the paths, generating on first use into ``cache_dir('synthetic', <hash of the configuration>)``.

@@ -23,9 +23,25 @@ def test_element_structure(fake_records):
   lm = e['landmarks'].numpy()[0, 1]
   x, y = np.round(lm[51]).astype(int)
   assert e['lip_distance'].numpy()[0, 1, y, x, schema.LIP_CONTOURS.index('upper_outer')] < 0.75
-  # ... and equal the numpy reference of the contours taken from the landmarks.
+  # ... and are close to the exact distances to the contours taken from the landmarks ('fast' mode).
   ref = lips.distance_transforms_np(lips.lip_contours(lm))
-  np.testing.assert_allclose(e['lip_distance'].numpy()[0, 1], ref, atol=0.05)
+  np.testing.assert_allclose(e['lip_distance'].numpy()[0, 1], ref, atol=1.0)
+  # The padded polylines are the landmark contours, padded with their last point.
+  for k, c in enumerate(lips.lip_contours(lm)):
+    n = int(e['lip_contour_lengths'][0, 1, k])
+    assert n == len(c)
+    np.testing.assert_allclose(e['lip_contours'].numpy()[0, 1, k, :n], c, atol=1e-5)
+    np.testing.assert_allclose(e['lip_contours'].numpy()[0, 1, k, n:], np.repeat(c[-1:], 32 - n, 0), atol=1e-5)
+
+
+def test_exact_distance_transforms(fake_records):
+  ds = pipeline.make_dataset(fake_records['image'], batch_size=None, deterministic=True,
+                             distance_transforms='exact')
+  e = next(iter(ds))
+  ref = lips.distance_transforms_np(lips.lip_contours(e['landmarks'].numpy()[0]))
+  np.testing.assert_allclose(e['lip_distance'].numpy()[2], ref, atol=0.01)
+  with pytest.raises(ValueError):
+    pipeline.make_dataset(fake_records['image'], distance_transforms='magic')
 
 
 def test_images_are_repeated_and_neutral(fake_records):

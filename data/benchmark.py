@@ -1,0 +1,127 @@
+r"""Data benchmarks: preprocessing throughput (frames/s on one core) and tf.data throughput (samples/s).
+
+  python -m data.benchmark --output=/tmp/data_benchmark.json
+
+Preprocessing runs ``data.preprocess`` in this one process (the Beam pipeline runs one such process per
+core, so multiply by the cores for a machine's throughput) on the shared photos and the shared video, and
+times the stages on the video frames. tf.data throughput is measured on the synthetic dataset (or
+``--records``) with ``N_f = 4`` frames, batch 1, after a warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from typing import Sequence
+
+from absl import app
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('output', None, 'Write the results as JSON here.')
+flags.DEFINE_string('records', None, 'TFRecords for the tf.data benchmark (default: the synthetic set).')
+flags.DEFINE_integer('num_samples', 40, 'tf.data samples timed (after a warm-up of 5).')
+flags.DEFINE_integer('min_face_size', 100, 'Minimum face size for the preprocessing benchmark (the shared '
+                     'video has ~150 px crops).')
+
+
+def _timed(fn, *args, repeat: int = 1):
+  t0, c0 = time.perf_counter(), time.process_time()
+  for _ in range(repeat):
+    out = fn(*args)
+  return out, (time.perf_counter() - t0) / repeat, (time.process_time() - c0) / repeat
+
+
+def bench_preprocess(min_face_size: int) -> dict:
+  """Per-stage and end-to-end preprocessing speed in this process."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from data import _resources, face as face_lib, lips, media, preprocess, schema  # pylint: disable=g-import-not-at-top,multiple-statements
+  cfg = preprocess.Config(min_face_size=min_face_size)
+  analyzer = cfg.analyzer()
+  face_lib._models()  # pylint: disable=protected-access  # load once, outside the timings
+  schema.serialize_sample  # noqa: B018
+  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import  # (import cost excluded)
+  video = _resources.shared_path('media', 'video', 'short_hamilton_clip.mp4')
+  src = media.FrameSource(video)
+  idx = list(range(0, src.num_frames, 10))
+  frames, t_decode, _ = _timed(src.read, idx)
+  res = {}
+  res['video_decode_fps'] = src.num_frames and (idx[-1] + 1) / t_decode  # sequential decode: all frames up to the last
+  imgs = list(frames.values())
+  _, t_det, _ = _timed(lambda: [analyzer.detect(im) for im in imgs])
+  res['detect_landmarks_fps_640x360'] = len(imgs) / t_det
+  faces = [(im, f[0]) for im in imgs for f in [analyzer.detect(im)] if f]
+  _, t_desc, _ = _timed(lambda: [analyzer.describe(im, dataclass_copy(f)) for im, f in faces])
+  res['descriptor_fps'] = len(faces) / max(t_desc, 1e-9)
+  _, t_crop, _ = _timed(lambda: [schema.serialize_sample(schema.Sample(
+      [preprocess.make_frame(im, f)], 'folder', 'x', 'x')) for im, f in faces])
+  res['crop_mask_serialize_fps'] = len(faces) / max(t_crop, 1e-9)
+  item = preprocess.WorkItem(video.name, 'video', 'folder', 'clip')
+  r, t_clip, c_clip = _timed(preprocess.process_item, item, video.parent, cfg, analyzer)
+  res['clip_seconds'] = t_clip
+  res['clip_frames_examined'] = r.frames_examined
+  res['clip_frames_per_s'] = r.frames_examined / t_clip
+  photos = sorted(p for p in _resources.shared_path('media', 'photos').iterdir() if media.is_image(p))
+  t0, c0 = time.perf_counter(), time.process_time()
+  for p in photos:
+    preprocess.process_item(preprocess.WorkItem(p.name, 'image', 'folder', p.stem), p.parent, cfg, analyzer)
+  res['photos'] = len(photos)
+  res['photos_per_s'] = len(photos) / (time.perf_counter() - t0)
+  res['photos_cpu_s_per_image'] = (time.process_time() - c0) / len(photos)
+  del np, lips
+  return res
+
+
+def dataclass_copy(f):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  return dataclasses.replace(f, descriptor=None)
+
+
+def bench_pipeline(records: str | None, num_samples: int) -> dict:
+  from data import pipeline, synthetic  # pylint: disable=g-import-not-at-top
+  if records is None:
+    records = synthetic.ensure_synthetic_dataset().train_video
+  res = {'records': str(records)}
+  for name, kwargs in (('samples_per_s', {}), ('samples_per_s_no_distance_transforms',
+                                               {'distance_transforms': False}),
+                       ('samples_per_s_deterministic', {'deterministic': True})):
+    ds = pipeline.make_dataset(records, batch_size=1, **kwargs)
+    it = iter(ds)
+    for _ in range(5):
+      next(it)
+    t0 = time.perf_counter()
+    for _ in range(num_samples):
+      next(it)
+    res[name] = num_samples / (time.perf_counter() - t0)
+  return res
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv
+  results = {'cpu_count': os.cpu_count()}
+  results['preprocess'] = bench_preprocess(FLAGS.min_face_size)
+  results['tf_data'] = bench_pipeline(FLAGS.records, FLAGS.num_samples)
+  rows = [('preprocess: video decode (640x360, sequential)', results['preprocess']['video_decode_fps'], 'frames/s'),
+          ('preprocess: detect + 68 landmarks (640x360)', results['preprocess']['detect_landmarks_fps_640x360'],
+           'frames/s'),
+          ('preprocess: identity descriptor', results['preprocess']['descriptor_fps'], 'faces/s'),
+          ('preprocess: crop + lip mask + serialize', results['preprocess']['crop_mask_serialize_fps'], 'frames/s'),
+          ('preprocess: whole clip (12 examined frames)', results['preprocess']['clip_frames_per_s'], 'frames/s'),
+          ('preprocess: shared photos end to end', results['preprocess']['photos_per_s'], 'images/s'),
+          ('tf.data: N_f=4 samples, distance transforms', results['tf_data']['samples_per_s'], 'samples/s'),
+          ('tf.data: without distance transforms', results['tf_data']['samples_per_s_no_distance_transforms'],
+           'samples/s'),
+          ('tf.data: deterministic mode', results['tf_data']['samples_per_s_deterministic'], 'samples/s')]
+  print(f'data benchmark (one process for preprocessing, {os.cpu_count()} cores visible)')
+  print(f'{"measurement":<50} {"value":>10}  unit')
+  for name, value, unit in rows:
+    print(f'{name:<50} {value:>10.2f}  {unit}')
+  if FLAGS.output:
+    pathlib.Path(FLAGS.output).write_text(json.dumps(results, indent=1))
+    print(f'wrote {FLAGS.output}')
+
+
+if __name__ == '__main__':
+  app.run(main)
