@@ -72,14 +72,18 @@ def rasterize(clip_vertices: tf.Tensor, triangles: tf.Tensor,
     A ``RasterOutput``; without a batch dimension in the input, the outputs have none either.
 
   Raises:
-    tf.errors.InvalidArgumentError: on wrong ranks, shapes or dtypes, out-of-range triangle indices or
-      image sizes (eagerly, or when the graph runs).
+    tf.errors.InvalidArgumentError: on wrong dtypes or image sizes (when called), and on wrong shapes
+      or out-of-range triangle indices when the op runs (eagerly, or when the graph runs).
+    ValueError: while tracing a ``tf.function`` whose static shapes already have the wrong rank.
   """
   clip_vertices = tf.convert_to_tensor(clip_vertices)
   if clip_vertices.dtype != tf.float32:
     raise tf.errors.InvalidArgumentError(
         None, None, f'clip_vertices must be float32, got {clip_vertices.dtype.name}')
   triangles = _check_triangles(triangles)
+  if len(image_size) != 2 or any(int(s) != s for s in image_size):
+    raise tf.errors.InvalidArgumentError(
+        None, None, f'image_size must be two integers (height, width), got {image_size}')
   height, width = (int(s) for s in image_size)
   if not (1 <= height <= MAX_IMAGE_SIZE and 1 <= width <= MAX_IMAGE_SIZE):
     raise tf.errors.InvalidArgumentError(

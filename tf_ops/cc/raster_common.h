@@ -24,6 +24,7 @@ constexpr uint64_t kEmptyKey = ~0ull;
 // A vertex projected to pixel coordinates; valid == false marks w <= 0 or non-finite input.
 struct ScreenVertex {
   float x, y, z;  // pixel column, pixel row (both continuous, centre of pixel 0 at 0), NDC depth
+  float inv_w;    // 1 / w, for perspective-correct interpolation
   bool valid;
 };
 
@@ -34,6 +35,7 @@ C3DMM_HD ScreenVertex ProjectVertex(const float* clip, int width, int height) {
   const float w = clip[3];
   s.valid = w > 0.0f && IsFinite(clip[0]) && IsFinite(clip[1]) && IsFinite(clip[2]) && IsFinite(w);
   const float inv_w = s.valid ? 1.0f / w : 0.0f;
+  s.inv_w = inv_w;
   s.x = (clip[0] * inv_w + 1.0f) * 0.5f * width - 0.5f;
   s.y = (1.0f - clip[1] * inv_w) * 0.5f * height - 0.5f;
   s.z = clip[2] * inv_w;
@@ -43,12 +45,14 @@ C3DMM_HD ScreenVertex ProjectVertex(const float* clip, int width, int height) {
 }
 
 // Screen-space setup of one triangle: edge functions and the depth plane, normalized by the signed
-// area so that both windings give non-negative weights inside.
+// area so that both windings give non-negative weights inside. They are expressed relative to vertex
+// 0 (ox, oy) rather than the image origin: far better conditioned for small triangles.
 struct TriangleSetup {
-  float e0a, e0b, e0c;  // weight of vertex 0 = e0a * px + e0b * py + e0c
-  float e1a, e1b, e1c;  // weight of vertex 1
-  float za, zb, zc;     // NDC depth = za * px + zb * py + zc
-  int x0, x1, y0, y1;   // inclusive pixel bounding box, clamped to the image
+  float ox, oy;      // vertex 0 in pixels
+  float e0a, e0b;    // weight of vertex 0 = 1 + e0a * (px - ox) + e0b * (py - oy)
+  float e1a, e1b;    // weight of vertex 1 = e1a * (px - ox) + e1b * (py - oy)
+  float z0, za, zb;  // NDC depth = z0 + za * (px - ox) + zb * (py - oy)
+  int x0, x1, y0, y1;  // inclusive pixel bounding box, clamped to the image
 };
 
 // Returns false when the triangle covers no pixel (invalid vertex, zero area, off screen).
@@ -78,30 +82,49 @@ C3DMM_HD bool SetupTriangle(const ScreenVertex& a, const ScreenVertex& b, const 
   if (t->x0 > t->x1 || t->y0 > t->y1) return false;
   const float inv = 1.0f / area;
   // Weight of a vertex = signed area of the sub-triangle opposite to it / total area.
+  t->ox = a.x;
+  t->oy = a.y;
   t->e0a = (b.y - c.y) * inv;
   t->e0b = (c.x - b.x) * inv;
-  t->e0c = (b.x * c.y - c.x * b.y) * inv;
   t->e1a = (c.y - a.y) * inv;
   t->e1b = (a.x - c.x) * inv;
-  t->e1c = (c.x * a.y - a.x * c.y) * inv;
+  // z = z0 + l1 * (b.z - a.z) + l2 * (c.z - a.z), with l2 = 1 - l0 - l1 (zero at vertex 0).
   const float dz1 = b.z - a.z, dz2 = c.z - a.z;
-  // z = a.z + l1 * (b.z - a.z) + l2 * (c.z - a.z), with l2 = 1 - l0 - l1.
+  t->z0 = a.z;
   t->za = t->e1a * dz1 - (t->e0a + t->e1a) * dz2;
   t->zb = t->e1b * dz1 - (t->e0b + t->e1b) * dz2;
-  t->zc = a.z + t->e1c * dz1 + (1.0f - t->e0c - t->e1c) * dz2;
   return true;
 }
 
-// Depth and coverage at pixel (px, py). Returns false when not covered or depth outside [-1, 1].
-C3DMM_HD bool ShadePixel(const TriangleSetup& t, float px, float py, float* depth) {
-  const float l0 = t.e0a * px + t.e0b * py + t.e0c;
-  const float l1 = t.e1a * px + t.e1b * py + t.e1c;
+// Screen-space (affine) barycentric weights of vertices 0 and 1 at pixel (px, py).
+C3DMM_HD void EdgeWeights(const TriangleSetup& t, float px, float py, float* l0, float* l1) {
+  const float dx = px - t.ox, dy = py - t.oy;
+  *l0 = 1.0f + (t.e0a * dx + t.e0b * dy);
+  *l1 = t.e1a * dx + t.e1b * dy;
+}
+
+// Depth and coverage at pixel (px, py) given its edge weights. Returns false when not covered or the
+// depth is outside [-1, 1].
+C3DMM_HD bool ShadePixel(const TriangleSetup& t, float px, float py, float l0, float l1,
+                         float* depth) {
   const float l2 = 1.0f - l0 - l1;
   if (l0 < 0.0f || l1 < 0.0f || l2 < 0.0f) return false;
-  const float z = t.za * px + t.zb * py + t.zc;
+  const float z = t.z0 + (t.za * (px - t.ox) + t.zb * (py - t.oy));
   if (!(z >= -1.0f && z <= 1.0f)) return false;
   *depth = z;
   return true;
+}
+
+// Perspective-correct barycentrics from the screen-space weights (l0, l1, 1 - l0 - l1) and the
+// vertices' 1 / w: b_i = l_i / w_i / sum_j (l_j / w_j).
+C3DMM_HD void PerspectiveBarycentrics(float l0, float l1, float inv_w0, float inv_w1, float inv_w2,
+                                      float* bary) {
+  const float p0 = l0 * inv_w0, p1 = l1 * inv_w1, p2 = (1.0f - l0 - l1) * inv_w2;
+  const float sum = p0 + p1 + p2;
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  bary[0] = p0 * inv;
+  bary[1] = p1 * inv;
+  bary[2] = p2 * inv;
 }
 
 // Orders (depth, triangle) pairs: smaller depth first, then smaller triangle id. Depth is in [-1, 1].
@@ -145,19 +168,6 @@ C3DMM_HD Hom Cross(const Hom& a, const Hom& b) {
 
 C3DMM_HD float Dot(const Hom& a, const Hom& b) { return a.x * b.x + a.y * b.y + a.w * b.w; }
 
-// Perspective-correct barycentrics of NDC point p = (px, py, 1) in the triangle with homogeneous
-// vertices v0, v1, v2: unnormalized b_i = p . (v_{i+1} x v_{i+2}) (i.e. M^-1 p up to scale).
-C3DMM_HD void Barycentrics(const Hom& v0, const Hom& v1, const Hom& v2, const Hom& p, float* bary) {
-  const float b0 = Dot(p, Cross(v1, v2));
-  const float b1 = Dot(p, Cross(v2, v0));
-  const float b2 = Dot(p, Cross(v0, v1));
-  const float sum = b0 + b1 + b2;
-  const float inv = sum != 0.0f ? 1.0f / sum : 0.0f;
-  bary[0] = b0 * inv;
-  bary[1] = b1 * inv;
-  bary[2] = b2 * inv;
-}
-
 // Gradient of a loss with respect to the (x, y, w) of v0, v1, v2, given the pixel's barycentrics
 // `bary` (as computed by Barycentrics) and dL/d(barycentrics) `grad_bary` at p.
 // With u_j = p . (v_{j+1} x v_{j+2}), S = sum u = p . ((v1 - v0) x (v2 - v0)) and b_j = u_j / S:
@@ -168,7 +178,7 @@ C3DMM_HD void BarycentricsGrad(const Hom* v, const Hom& p, const float* bary, co
   const Hom e1{v[1].x - v[0].x, v[1].y - v[0].y, v[1].w - v[0].w};
   const Hom e2{v[2].x - v[0].x, v[2].y - v[0].y, v[2].w - v[0].w};
   const float sum = Dot(p, Cross(e1, e2));
-  if (!(sum != 0.0f)) {
+  if (!(sum != 0.0f) || !IsFinite(sum)) {  // degenerate, or overflowing (huge coordinates)
     grad_v[0] = grad_v[1] = grad_v[2] = Hom{0.0f, 0.0f, 0.0f};
     return;
   }

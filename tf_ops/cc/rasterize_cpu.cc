@@ -17,8 +17,17 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
   for (int32_t v = 0; v < num_vertices; ++v) {
     screen[v] = ProjectVertex(clip_vertices + 4 * static_cast<int64_t>(v), width, height);
   }
+  // The band's rows of the outputs double as z-buffer (depth), id buffer and, in the barycentrics,
+  // the winning fragment's edge weights (l0, l1), resolved in place at the end. Triangles are drawn
+  // in increasing id and only a strictly nearer fragment replaces a pixel, so on equal depth the
+  // lower id wins: the same order as the CUDA kernel's (depth, id) atomicMin.
+  const int64_t offset = static_cast<int64_t>(row_begin) * width;
   const int64_t band_pixels = static_cast<int64_t>(band_rows) * width;
-  std::vector<uint64_t> zbuffer(band_pixels, kEmptyKey);
+  int32_t* ids = triangle_ids + offset;
+  float* zbuffer = depth + offset;
+  float* weights = barycentrics + 3 * offset;
+  std::fill(ids, ids + band_pixels, -1);
+  std::fill(zbuffer, zbuffer + band_pixels, 2.0f);  // farther than any accepted depth (<= 1)
   const int32_t band_last_row = row_end - 1;
   for (int32_t t = 0; t < num_triangles; ++t) {
     const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
@@ -26,39 +35,31 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
     if (!SetupTriangle(screen[tri[0]], screen[tri[1]], screen[tri[2]], width, height, &s)) continue;
     const int32_t y0 = std::max(s.y0, row_begin), y1 = std::min(s.y1, band_last_row);
     for (int32_t iy = y0; iy <= y1; ++iy) {
-      uint64_t* zrow = zbuffer.data() + static_cast<int64_t>(iy - row_begin) * width;
+      const int64_t row = static_cast<int64_t>(iy - row_begin) * width;
       const float py = static_cast<float>(iy);
       for (int32_t ix = s.x0; ix <= s.x1; ++ix) {
-        float z;
-        if (!ShadePixel(s, static_cast<float>(ix), py, &z)) continue;
-        const uint64_t key = DepthKey(z, t);
-        if (key < zrow[ix]) zrow[ix] = key;
+        const float px = static_cast<float>(ix);
+        float l0, l1, z;
+        EdgeWeights(s, px, py, &l0, &l1);
+        if (!ShadePixel(s, px, py, l0, l1, &z) || !(z < zbuffer[row + ix])) continue;
+        zbuffer[row + ix] = z;
+        ids[row + ix] = t;
+        weights[3 * (row + ix)] = l0;
+        weights[3 * (row + ix) + 1] = l1;
       }
     }
   }
-  // Resolve: ids, depth and perspective-correct barycentrics for every pixel of the band.
-  const int64_t offset = static_cast<int64_t>(row_begin) * width;
-  const float inv_width = 1.0f / width, inv_height = 1.0f / height;
-  for (int32_t iy = row_begin; iy < row_end; ++iy) {
-    const float ndc_y = PixelNdcY(iy, inv_height);
-    for (int32_t ix = 0; ix < width; ++ix) {
-      const int64_t p = static_cast<int64_t>(iy) * width + ix;
-      const uint64_t key = zbuffer[p - offset];
-      float* bary = barycentrics + 3 * p;
-      if (key == kEmptyKey) {
-        triangle_ids[p] = -1;
-        depth[p] = 1.0f;
-        bary[0] = bary[1] = bary[2] = 0.0f;
-        continue;
-      }
-      const int32_t t = static_cast<int32_t>(key & 0xffffffffu);
-      const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
-      triangle_ids[p] = t;
-      depth[p] = KeyDepth(key);
-      const Hom pixel{PixelNdcX(ix, inv_width), ndc_y, 1.0f};
-      Barycentrics(LoadHom(clip_vertices, tri[0]), LoadHom(clip_vertices, tri[1]),
-                   LoadHom(clip_vertices, tri[2]), pixel, bary);
+  for (int64_t p = 0; p < band_pixels; ++p) {
+    float* bary = weights + 3 * p;
+    const int32_t t = ids[p];
+    if (t < 0) {
+      zbuffer[p] = 1.0f;
+      bary[0] = bary[1] = bary[2] = 0.0f;
+      continue;
     }
+    const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+    PerspectiveBarycentrics(bary[0], bary[1], screen[tri[0]].inv_w, screen[tri[1]].inv_w,
+                            screen[tri[2]].inv_w, bary);
   }
 }
 

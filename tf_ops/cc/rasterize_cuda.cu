@@ -37,8 +37,10 @@ __global__ void RasterKernel(const ScreenVertex* __restrict__ screen, int num_ve
   unsigned long long* z = zbuffer + static_cast<int64_t>(b) * width * height;
   for (int iy = setup.y0; iy <= setup.y1; ++iy) {
     for (int ix = setup.x0; ix <= setup.x1; ++ix) {
-      float depth;
-      if (!ShadePixel(setup, static_cast<float>(ix), static_cast<float>(iy), &depth)) continue;
+      const float px = static_cast<float>(ix), py = static_cast<float>(iy);
+      float l0, l1, depth;
+      EdgeWeights(setup, px, py, &l0, &l1);
+      if (!ShadePixel(setup, px, py, l0, l1, &depth)) continue;
       const unsigned long long key = DepthKey(depth, t);
       unsigned long long* cell = z + static_cast<int64_t>(iy) * width + ix;
       if (key < *cell) atomicMin(cell, key);  // The plain read skips most losing atomics.
@@ -46,7 +48,7 @@ __global__ void RasterKernel(const ScreenVertex* __restrict__ screen, int num_ve
   }
 }
 
-__global__ void ResolveKernel(const float* __restrict__ clip, int num_vertices,
+__global__ void ResolveKernel(const ScreenVertex* __restrict__ screen, int num_vertices,
                               const int32_t* __restrict__ triangles, int batch, int width,
                               int height, const unsigned long long* __restrict__ zbuffer,
                               int32_t* __restrict__ ids, float* __restrict__ bary,
@@ -64,13 +66,17 @@ __global__ void ResolveKernel(const float* __restrict__ clip, int num_vertices,
   const int b = static_cast<int>(i / pixels);
   const int p = static_cast<int>(i % pixels);
   const int t = static_cast<int>(key & 0xffffffffu);
-  const float* v = clip + static_cast<int64_t>(b) * num_vertices * 4;
+  const ScreenVertex* s = screen + static_cast<int64_t>(b) * num_vertices;
   const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
   ids[i] = t;
   depth[i] = KeyDepth(key);
-  const Hom pixel{PixelNdcX(p % width, 1.0f / width), PixelNdcY(p / width, 1.0f / height), 1.0f};
-  float out[3];
-  Barycentrics(LoadHom(v, tri[0]), LoadHom(v, tri[1]), LoadHom(v, tri[2]), pixel, out);
+  // Redo the winning triangle's setup: the same arithmetic as the raster pass (and the CPU kernel),
+  // so the edge weights are bit-identical to those that won the depth test.
+  TriangleSetup setup;
+  SetupTriangle(s[tri[0]], s[tri[1]], s[tri[2]], width, height, &setup);
+  float l0, l1, out[3];
+  EdgeWeights(setup, static_cast<float>(p % width), static_cast<float>(p / width), &l0, &l1);
+  PerspectiveBarycentrics(l0, l1, s[tri[0]].inv_w, s[tri[1]].inv_w, s[tri[2]].inv_w, out);
   bary[3 * i] = out[0];
   bary[3 * i + 1] = out[1];
   bary[3 * i + 2] = out[2];
@@ -200,7 +206,7 @@ int c3dmm_rasterize_cuda(c3dmm_stream_t stream, const float* clip_vertices, int3
                                                         num_triangles, batch, width, height,
                                                         zbuffer);
   }
-  ResolveKernel<<<Blocks(pixels), kThreads, 0, stream>>>(clip_vertices, num_vertices, triangles,
+  ResolveKernel<<<Blocks(pixels), kThreads, 0, stream>>>(screen, num_vertices, triangles,
                                                          batch, width, height, zbuffer,
                                                          triangle_ids, barycentrics, depth);
   return cudaGetLastError();
