@@ -131,6 +131,15 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
   return rgb, notes, scale
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+  """(width, height) of an image as ``load_image`` orients it (EXIF rotation applied), from the header."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(path) as im:
+    w, h = im.size
+    orientation = im.getexif().get(0x0112, 1)
+  return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 class FrameSource:
   """A sequence of frames: a video file (PyAV) or a folder of frame images."""
 

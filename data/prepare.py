@@ -11,7 +11,8 @@ contours; records follow ``data.schema``. VoxCeleb clips give ``--num_frames`` f
 (one person); EmotioNet gives only neutral images; folder takes every image and video.
 
 Runs as an Apache Beam pipeline: DirectRunner with one process per core by default; any runner through the
-usual Beam pipeline options after ``--`` (e.g. ``-- --runner=DataflowRunner --project=...``). Items go to
+usual Beam pipeline options after ``--`` (e.g. ``-- --runner=FlinkRunner ...``; workers need this repository
+installed, e.g. ``--setup_file``, and ``--output`` must be a folder every worker can write). Items go to
 shard ``crc32(source) % num_shards`` (deterministic); a shard whose ``.json`` stats file exists is finished
 and skipped on the next run (resumable); output files are written to a temporary name and renamed. The run
 ends with a report (records written; files and frames dropped by reason), also written to ``report.json``.
@@ -259,7 +260,10 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
     if progress:
       monitor = threading.Thread(target=_progress_monitor, args=(progress_dir, len(todo), stop), daemon=True)
       monitor.start()
-    opts = {'runner': runner}
+    # A --runner among the Beam arguments wins over the default DirectRunner.
+    if any(a.startswith('--runner') for a in beam_args):
+      runner = ''
+    opts = {'runner': runner} if runner else {}
     if runner == 'DirectRunner':
       opts.update(direct_num_workers=direct_num_workers or (os.cpu_count() or 1),
                   direct_running_mode=direct_running_mode)

@@ -114,7 +114,7 @@ def process_image(path: pathlib.Path, item: WorkItem, cfg: Config,
   frame = make_frame(image, big[0])
   if scale != 1.0:  # crop box in original source pixels
     frame.crop_box = tuple(v / scale for v in frame.crop_box)
-  size = (round(image.shape[1] / scale), round(image.shape[0] / scale))
+  size = (image.shape[1], image.shape[0]) if scale == 1.0 else media.image_size(path)
   res.records.append(schema.serialize_sample(_sample(item, [frame], size, False)))
   return res
 

@@ -190,3 +190,50 @@ def test_cli_multiprocess_default(tmp_path, shared):
   assert 'records written: 1' in proc.stdout and 'unreadable_image 1' in proc.stdout
   report = json.loads((tmp_path / 'out' / 'report.json').read_text())
   assert report['records'] == 1 and report['files_dropped'] == {'unreadable_image': 1}
+
+
+def test_emotionet_and_voxceleb_layouts_end_to_end(tmp_path, shared):
+  """EmotioNet (AU list, neutral only) and VoxCeleb (FOMM frame folder) inputs through the pipeline."""
+  photos = shared / 'media' / 'photos'
+  emo = tmp_path / 'emotionet'
+  (emo / 'imgs').mkdir(parents=True)
+  os.symlink(photos / 'obama.jpg', emo / 'imgs' / 'neutral.jpg')
+  os.symlink(photos / 'biden.jpg', emo / 'imgs' / 'smiling.jpg')
+  neutral = ['0'] * 12 + ['999'] * 48
+  active = ['1'] + ['0'] * 11 + ['999'] * 48
+  url = 'http://cbcsnas01.ece.ohio-state.edu/EmotioNet/Images/imgs/'
+  (emo / 'dataFile_0001.txt').write_text(f'{url}neutral.jpg\t' + '\t'.join(neutral) + '\n' +
+                                         f'{url}smiling.jpg\t' + '\t'.join(active) + '\n' +
+                                         f'{url}gone.jpg\t' + '\t'.join(neutral) + '\n')
+  report = prepare.run('emotionet', str(emo), str(tmp_path / 'out_emo'), CFG, num_shards=1,
+                       direct_running_mode='in_memory', direct_num_workers=1, progress=False)
+  assert report['records'] == 1 and report['files_dropped'] == {'missing_file': 1, 'not_neutral': 1}
+  (s,) = _read_records(tmp_path / 'out_emo').values()
+  assert (s.dataset, s.source, s.is_neutral, len(s.frames)) == ('emotionet', 'imgs/neutral.jpg', 1, 1)
+
+  # A VoxCeleb FOMM-style clip: a folder of PNG frames, identity from the folder name.
+  clip = tmp_path / 'vox' / 'train' / 'id10001#abc#000100#000200'
+  clip.mkdir(parents=True)
+  frames = media.FrameSource(shared / 'media' / 'video' / 'short_hamilton_clip.mp4').read(range(100, 260, 10))
+  for k, i in enumerate(sorted(frames)):
+    Image.fromarray(frames[i]).save(clip / f'{k:07d}.png')
+  report = prepare.run('voxceleb', str(tmp_path / 'vox'), str(tmp_path / 'out_vox'), CFG, num_shards=1,
+                       direct_running_mode='in_memory', direct_num_workers=1, progress=False)
+  assert report['records'] == 1, report
+  (s,) = _read_records(tmp_path / 'out_vox').values()
+  assert s.dataset == 'voxceleb' and s.identity_id == 'id10001' and s.is_video and len(s.frames) == 4
+
+
+def test_downscaled_large_image_keeps_source_coordinates(shared):
+  photos = shared / 'media' / 'photos'
+  item = preprocess.WorkItem('jurica-koletic-7YVZYZeITc8-unsplash.jpg', 'image', 'folder', 'p')
+  full = schema.parse_sample(preprocess.process_item(item, photos, CFG).records[0])
+  small_cfg = preprocess.Config(min_face_size=100, max_side=1000)
+  res = preprocess.process_item(item, photos, small_cfg)
+  assert res.notes['large_image_downscaled'] == 1
+  small = schema.parse_sample(res.records[0])
+  assert small.source_size == full.source_size == (2249, 2732)
+  np.testing.assert_allclose(small.frames[0].crop_box, full.frames[0].crop_box, rtol=0.05, atol=20)
+  # Refused outright beyond max_pixels.
+  res = preprocess.process_item(item, photos, preprocess.Config(max_pixels=1_000_000))
+  assert res.drops == {('file', 'image_too_large'): 1}
