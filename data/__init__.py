@@ -1,0 +1,18 @@
+"""Datasets and preprocessing (DESIGN.md, "Data").
+
+Modules:
+
+* ``schema``: the TFRecord schema (one record = F frames of one clip) shared by real and synthetic data.
+* ``media``: image / video / frame-folder decoding with bad input as counted ``Drop`` reasons.
+* ``face``: dlib detection, 68 landmarks, identity descriptors, crops (the 68-point model is trained on
+  iBUG 300-W: non-commercial use only).
+* ``lips``: lip masks, lip contours and their distance transforms.
+* ``preprocess``: one work item -> records + drop counts (plain functions).
+* ``prepare``: ``python -m data.prepare``, the Apache Beam preprocessing pipeline.
+* ``pipeline``: tf.data readers (multi-frame samples, 3:1 mixing, deterministic mode).
+* ``readers``: VoxCeleb, EmotioNet, BU-3DFE and LFW layouts.
+* ``synthetic``: ``python -m data.synthetic`` / ``ensure_synthetic_dataset``, the ground-truth dataset.
+* ``landmarks_eval``: landmark NME against dlib-XML annotations; ``benchmark``: throughput.
+
+Nothing here imports ``training``; ``synthetic`` uses ``model`` (image formation).
+"""

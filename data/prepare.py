@@ -38,6 +38,7 @@ from absl import logging
 from data import media
 from data import preprocess
 from data import readers
+from data import schema
 
 KINDS = ('voxceleb', 'emotionet', 'folder')
 MANIFEST = 'manifest.json'
@@ -49,7 +50,7 @@ flags.DEFINE_enum('kind', 'folder', KINDS, 'Input layout: voxceleb (mp4 tree or 
                   'from the id1xxxx path component), emotionet (images + AU lists, neutral only) or folder '
                   '(every image and video under --input).')
 flags.DEFINE_string('input', None, 'Input root folder.')
-flags.DEFINE_string('output', None, 'Output folder for the TFRecord shards, their .json stats and the report.')
+flags.DEFINE_string('output', None, 'Output folder: TFRecord shards, their .json stats, manifest and report.')
 flags.DEFINE_string('emotionet_au_files', None, 'Glob of EmotioNet AU lists (default: --input/*.txt, *.csv).')
 flags.DEFINE_integer('num_frames', 4, 'N_f: frames per video clip.')
 flags.DEFINE_integer('min_frames', 0, 'Clips with fewer usable frames are dropped (0: --num_frames).')
@@ -106,7 +107,7 @@ def list_items(kind: str, input_root: str | os.PathLike, au_files: str | None = 
         seen.add(rel)
         items.append(preprocess.WorkItem(
             source=rel, kind='image', dataset='emotionet', clip_id=pathlib.PurePosixPath(rel).stem,
-            is_neutral=1, drop_reason='' if e.is_neutral else preprocess.NOT_NEUTRAL))
+            is_neutral=int(e.is_neutral), drop_reason='' if e.is_neutral else preprocess.NOT_NEUTRAL))
     return sorted(items, key=lambda i: i.source)
   frame_dirs = set()
   for dirpath, dirnames, filenames in os.walk(root):
@@ -230,7 +231,7 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
     items = items[:max_items]
   manifest_path = out / MANIFEST
   manifest = {'kind': kind, 'input': str(pathlib.Path(input_root).resolve()), 'items': len(items),
-              'config': dataclasses.asdict(cfg), 'schema_version': __import__('data.schema').schema.SCHEMA_VERSION}
+              'config': dataclasses.asdict(cfg), 'schema_version': schema.SCHEMA_VERSION}
   if manifest_path.exists():
     old = json.loads(manifest_path.read_text())
     num_shards = old['num_shards']  # keep the sharding of the run being resumed

@@ -324,9 +324,9 @@ def find_bu3dfe_scans(root: str | os.PathLike, kind: str = 'F3D') -> list[Bu3dfe
     base = wrl.with_suffix('')
     bnd = base.with_suffix('.bnd')
     f2d = str(base)[:-len(kind)] + 'F2D'
-    image = next((pathlib.Path(f2d + e) for e in ('.bmp', '.png', '.jpg') if pathlib.Path(f2d + e).exists()),
-                 None) or next((base.with_suffix(e) for e in ('.bmp', '.png') if base.with_suffix(e).exists()),
-                               None)
+    candidates = [pathlib.Path(f2d + e) for e in ('.bmp', '.png', '.jpg')]
+    candidates += [base.with_suffix(e) for e in ('.bmp', '.png')]  # the F3D texture as a fallback
+    image = next((c for c in candidates if c.exists()), None)
     scans.append(Bu3dfeScan(name, wrl, bnd if bnd.exists() else None, image))
   return scans
 

@@ -228,4 +228,5 @@ def feature_spec():
       'meta/clip_id': tf.io.FixedLenFeature([], tf.string),
       'meta/identity_id': tf.io.FixedLenFeature([], tf.string, default_value=''),
       'meta/is_neutral': tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+      'meta/is_video': tf.io.FixedLenFeature([], tf.int64, default_value=0),
   }

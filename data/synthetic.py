@@ -46,7 +46,7 @@ import os
 import pathlib
 import shutil
 import time
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -119,7 +119,8 @@ def _paths(root: pathlib.Path, cfg: SyntheticConfig) -> SyntheticDataset:
                           train_neutral=str(root / 'train' / 'neutral-*.tfrecord'),
                           train_groundtruth={'video': root / 'train' / 'video_groundtruth.npz',
                                              'neutral': root / 'train' / 'neutral_groundtruth.npz'},
-                          test_bu3dfe=root / 'test' / 'bu3dfe', test_groundtruth=root / 'test' / 'groundtruth.npz',
+                          test_bu3dfe=root / 'test' / 'bu3dfe',
+                          test_groundtruth=root / 'test' / 'groundtruth.npz',
                           config=cfg)
 
 
@@ -191,7 +192,8 @@ class _FaceSpace:
 # ----------------------------------------------------------------------------------------- sampling
 
 
-def _sample_albedo(rng, space: _FaceSpace) -> np.ndarray:
+def _sample_albedo(rng, space: _FaceSpace) -> tuple[np.ndarray, float]:
+  """Per-vertex albedo [N, 3] and the skin-tone position in SKIN_TONES (0 light .. 5 dark)."""
   t = rng.uniform(0, len(SKIN_TONES) - 1)
   lo = int(math.floor(t))
   base = SKIN_TONES[lo] * (1 - (t - lo)) + SKIN_TONES[min(lo + 1, len(SKIN_TONES) - 1)] * (t - lo)
@@ -290,8 +292,9 @@ def _generate_split(rng, cfg, space, count: int, frames_per: int, neutral_only: 
   with tf.io.TFRecordWriter(str(out_dir / f'{prefix}-00000-of-00001.tfrecord')) as writer:
     for n in range(count):
       alpha, neutral, albedo, tone = _identity(rng, cfg, space)
-      expr = np.stack([_sample_expression(rng, cfg, neutral_only or rng.uniform() < cfg.neutral_frame_probability)
-                       for _ in range(frames_per)])
+      expr = np.stack([
+          _sample_expression(rng, cfg, neutral_only or rng.uniform() < cfg.neutral_frame_probability)
+          for _ in range(frames_per)])
       poses = [_sample_pose(rng, cfg) for _ in range(frames_per)]
       angles = np.stack([p[0] for p in poses])
       trans = np.stack([p[1] for p in poses])
@@ -433,7 +436,8 @@ def _define_flags() -> None:
   flags.DEFINE_list('test_expressions', list(d.test_expressions), 'BU-3DFE expression codes per subject '
                     '(NE00, or AN/DI/FE/HA/SA/SU with intensity 01-04).')
   flags.DEFINE_integer('identity_modes', d.identity_modes, 'K leading ICT identity modes (<= 100).')
-  flags.DEFINE_integer('max_active_blendshapes', d.max_active_blendshapes, 'Max active blendshapes per frame.')
+  flags.DEFINE_integer('max_active_blendshapes', d.max_active_blendshapes,
+                       'Max active blendshapes per frame.')
   flags.DEFINE_float('yaw_deg', d.yaw_deg, 'Yaw range +- (degrees).')
   flags.DEFINE_float('pitch_deg', d.pitch_deg, 'Pitch range +- (degrees).')
   flags.DEFINE_float('roll_deg', d.roll_deg, 'Roll range +- (degrees).')

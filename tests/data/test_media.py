@@ -1,6 +1,5 @@
 """Bad and unusual inputs: grayscale, RGBA, 16-bit, palette, very large, unreadable, empty/corrupt video."""
 
-import pathlib
 
 import numpy as np
 import pytest

@@ -31,7 +31,8 @@ def test_element_structure(fake_records):
     n = int(e['lip_contour_lengths'][0, 1, k])
     assert n == len(c)
     np.testing.assert_allclose(e['lip_contours'].numpy()[0, 1, k, :n], c, atol=1e-5)
-    np.testing.assert_allclose(e['lip_contours'].numpy()[0, 1, k, n:], np.repeat(c[-1:], 32 - n, 0), atol=1e-5)
+    np.testing.assert_allclose(e['lip_contours'].numpy()[0, 1, k, n:], np.repeat(c[-1:], 32 - n, 0),
+                               atol=1e-5)
 
 
 def test_exact_distance_transforms(fake_records):

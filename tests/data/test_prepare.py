@@ -170,7 +170,7 @@ def test_listing_layouts(tmp_path):
   (emo / 'dataFile_1.txt').write_text('http://h/Images/a.jpg\t0\t0\t999\nhttp://h/Images/b.jpg\t1\t0\t0\n')
   items = prepare.list_items('emotionet', emo)
   assert [(i.source, i.is_neutral, i.drop_reason) for i in items] == [('a.jpg', 1, ''),
-                                                                      ('b.jpg', 1, 'not_neutral')]
+                                                                      ('b.jpg', 0, 'not_neutral')]
   res = preprocess.process_item(items[1], emo, CFG)
   assert res.drops == {('file', 'not_neutral'): 1} and not res.records
   res = preprocess.process_item(items[0], emo, CFG)
