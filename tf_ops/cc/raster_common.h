@@ -103,16 +103,15 @@ C3DMM_HD void EdgeWeights(const TriangleSetup& t, float px, float py, float* l0,
   *l1 = t.e1a * dx + t.e1b * dy;
 }
 
-// Depth and coverage at pixel (px, py) given its edge weights. Returns false when not covered or the
-// depth is outside [-1, 1].
-C3DMM_HD bool ShadePixel(const TriangleSetup& t, float px, float py, float l0, float l1,
-                         float* depth) {
+// Depth at pixel (px, py) given its edge weights, and whether the fragment exists: the pixel centre
+// is covered and the depth is within [-1, 1]. Written without short-circuits so that it compiles to
+// straight-line code.
+C3DMM_HD bool FragmentDepth(const TriangleSetup& t, float px, float py, float l0, float l1,
+                            float* depth) {
   const float l2 = 1.0f - l0 - l1;
-  if (l0 < 0.0f || l1 < 0.0f || l2 < 0.0f) return false;
   const float z = t.z0 + (t.za * (px - t.ox) + t.zb * (py - t.oy));
-  if (!(z >= -1.0f && z <= 1.0f)) return false;
   *depth = z;
-  return true;
+  return (l0 >= 0.0f) & (l1 >= 0.0f) & (l2 >= 0.0f) & (z >= -1.0f) & (z <= 1.0f);
 }
 
 // Perspective-correct barycentrics from the screen-space weights (l0, l1, 1 - l0 - l1) and the

@@ -41,11 +41,13 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
         const float px = static_cast<float>(ix);
         float l0, l1, z;
         EdgeWeights(s, px, py, &l0, &l1);
-        if (!ShadePixel(s, px, py, l0, l1, &z) || !(z < zbuffer[row + ix])) continue;
-        zbuffer[row + ix] = z;
-        ids[row + ix] = t;
-        weights[3 * (row + ix)] = l0;
-        weights[3 * (row + ix) + 1] = l1;
+        // Branch-free select: whether a fragment wins is data-dependent and mispredicts often.
+        const bool win = FragmentDepth(s, px, py, l0, l1, &z) & (z < zbuffer[row + ix]);
+        const int64_t p = row + ix;
+        zbuffer[p] = win ? z : zbuffer[p];
+        ids[p] = win ? t : ids[p];
+        weights[3 * p] = win ? l0 : weights[3 * p];
+        weights[3 * p + 1] = win ? l1 : weights[3 * p + 1];
       }
     }
   }

@@ -40,7 +40,7 @@ __global__ void RasterKernel(const ScreenVertex* __restrict__ screen, int num_ve
       const float px = static_cast<float>(ix), py = static_cast<float>(iy);
       float l0, l1, depth;
       EdgeWeights(setup, px, py, &l0, &l1);
-      if (!ShadePixel(setup, px, py, l0, l1, &depth)) continue;
+      if (!FragmentDepth(setup, px, py, l0, l1, &depth)) continue;
       const unsigned long long key = DepthKey(depth, t);
       unsigned long long* cell = z + static_cast<int64_t>(iy) * width + ix;
       if (key < *cell) atomicMin(cell, key);  // The plain read skips most losing atomics.
