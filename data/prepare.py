@@ -25,6 +25,7 @@ import glob
 import json
 import os
 import pathlib
+import shutil
 import sys
 import threading
 import time
@@ -268,6 +269,8 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
     if runner == 'DirectRunner':
       opts.update(direct_num_workers=direct_num_workers or (os.cpu_count() or 1),
                   direct_running_mode=direct_running_mode)
+    if not any(a.startswith('--default_sdk_harness_log_level') for a in beam_args):
+      opts['default_sdk_harness_log_level'] = 'WARNING'  # workers' per-bundle INFO lines
     # Worker processes must import this repository's packages.
     repo = str(pathlib.Path(__file__).resolve().parent.parent)
     os.environ['PYTHONPATH'] = os.pathsep.join([repo] + [p for p in os.environ.get('PYTHONPATH', '').split(
@@ -286,6 +289,7 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
       stop.set()
       if monitor:
         monitor.join()
+      shutil.rmtree(progress_dir, ignore_errors=True)
   report = build_report(out, kind, num_shards, skipped=len(finished), seconds=time.time() - t0)
   _write_atomic(out / REPORT, json.dumps(report, indent=1).encode())
   return report
