@@ -59,9 +59,10 @@ def run_cases(threads: int) -> list[dict]:
   rng = np.random.default_rng(1)
   results = []
   for name, (vertices, triangles) in meshes.items():
-    clip = tf.constant(scene_clip_vertices(vertices, FLAGS.batch))
+    # Variables, not constants: grappler would otherwise fold whole functions at trace time.
+    clip = tf.Variable(scene_clip_vertices(vertices, FLAGS.batch))
     tris = tf.constant(triangles)
-    colours = tf.constant(rng.uniform(size=(FLAGS.batch, len(vertices), 3)).astype(np.float32))
+    colours = tf.Variable(rng.uniform(size=(FLAGS.batch, len(vertices), 3)).astype(np.float32))
     for size in (int(s) for s in FLAGS.sizes):
       weights = tf.constant(rng.normal(size=(FLAGS.batch, size, size, 3)).astype(np.float32))
 
@@ -72,23 +73,21 @@ def run_cases(threads: int) -> list[dict]:
       @tf.function
       def forward_backward(clip=clip, tris=tris, size=size, weights=weights):
         with tf.GradientTape() as tape:
-          tape.watch(clip)
           loss = tf.reduce_sum(tf_ops.rasterize(clip, tris, (size, size)).barycentrics * weights)
         return tape.gradient(loss, clip)
 
       raster = tf_ops.rasterize(clip, tris, (size, size))
+      raster = tf_ops.RasterOutput(*(tf.Variable(x) for x in raster))
 
       @tf.function
       def interp_op(raster=raster, colours=colours, tris=tris):
         with tf.GradientTape() as tape:
-          tape.watch(colours)
           image = tf_ops.interpolate(colours, raster.triangle_ids, raster.barycentrics, tris)
         return tape.gradient(tf.reduce_sum(image), colours)
 
       @tf.function
       def interp_gather(raster=raster, colours=colours, tris=tris):
         with tf.GradientTape() as tape:
-          tape.watch(colours)
           ids = raster.triangle_ids
           corner = tf.gather(tris, tf.maximum(ids, 0))  # [B, H, W, 3]
           values = tf.gather(colours, corner, batch_dims=1)  # [B, H, W, 3, C]
