@@ -83,7 +83,8 @@ def run_cases(threads: int) -> list[dict]:
       def interp_op(raster=raster, colours=colours, tris=tris):
         with tf.GradientTape() as tape:
           image = tf_ops.interpolate(colours, raster.triangle_ids, raster.barycentrics, tris)
-        return tape.gradient(tf.reduce_sum(image), colours)
+          loss = tf.reduce_sum(image * image)
+        return tape.gradient(loss, [colours, raster.barycentrics])
 
       @tf.function
       def interp_gather(raster=raster, colours=colours, tris=tris):
@@ -93,7 +94,8 @@ def run_cases(threads: int) -> list[dict]:
           values = tf.gather(colours, corner, batch_dims=1)  # [B, H, W, 3, C]
           image = tf.reduce_sum(values * raster.barycentrics[..., None], -2)
           image *= tf.cast(ids >= 0, tf.float32)[..., None]
-        return tape.gradient(tf.reduce_sum(image), colours)
+          loss = tf.reduce_sum(image * image)
+        return tape.gradient(loss, [colours, raster.barycentrics])
 
       coverage = float(np.mean(raster.triangle_ids.numpy() >= 0))
       for case, fn in (('forward', forward), ('forward+backward', forward_backward),
