@@ -7,8 +7,17 @@ Public API::
 
 Conventions (see ``rasterizer.py`` for the details): clip-space vertices ``[B, V, 4]`` (x, y, z, w),
 OpenGL-style NDC, pixel (ix, iy) samples its centre, image row 0 is the TOP row of the image.
+
+The API is imported lazily, so that ``tf_ops.resources`` (paths) and ``tf_ops.build`` work without
+importing TensorFlow (data-preprocessing workers, the build itself).
 """
 
-from tf_ops.rasterizer import MAX_IMAGE_SIZE, RasterOutput, interpolate, rasterize
+import importlib
 
 __all__ = ['MAX_IMAGE_SIZE', 'RasterOutput', 'interpolate', 'rasterize']
+
+
+def __getattr__(name):
+  if name in __all__:
+    return getattr(importlib.import_module('tf_ops.rasterizer'), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
