@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-./.venv/bin/python}"
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
-  echo "configure_bazel: no python at '$PYTHON' (set PYTHON or create .venv, e.g. 'make venv')" >&2
+  echo "configure_bazel: no python at '$PYTHON' (set PYTHON or create .venv, e.g. 'make setup')" >&2
   exit 1
 fi
 
