@@ -38,7 +38,7 @@ def _timed(fn, *args, repeat: int = 1):
 def bench_preprocess(min_face_size: int) -> dict:
   """Per-stage and end-to-end preprocessing speed in this process."""
   import tensorflow  # pylint: disable=g-import-not-at-top,unused-import  # import cost excluded
-  from data import _resources  # pylint: disable=g-import-not-at-top
+  from common import paths  # pylint: disable=g-import-not-at-top
   from data import face as face_lib  # pylint: disable=g-import-not-at-top
   from data import media  # pylint: disable=g-import-not-at-top
   from data import preprocess  # pylint: disable=g-import-not-at-top
@@ -46,7 +46,7 @@ def bench_preprocess(min_face_size: int) -> dict:
   cfg = preprocess.Config(min_face_size=min_face_size)
   analyzer = cfg.analyzer()
   face_lib._models()  # pylint: disable=protected-access  # load the models outside the timings
-  video = _resources.shared_path('media', 'video', 'short_hamilton_clip.mp4')
+  video = paths.shared_path('media', 'video', 'short_hamilton_clip.mp4')
   src = media.FrameSource(video)
   idx = list(range(0, src.num_frames, 10))
   frames, t_decode, _ = _timed(src.read, idx)
@@ -67,7 +67,7 @@ def bench_preprocess(min_face_size: int) -> dict:
   res['clip_seconds'] = t_clip
   res['clip_frames_examined'] = r.frames_examined
   res['clip_frames_per_s'] = r.frames_examined / t_clip
-  photos = sorted(p for p in _resources.shared_path('media', 'photos').iterdir() if media.is_image(p))
+  photos = sorted(p for p in paths.shared_path('media', 'photos').iterdir() if media.is_image(p))
   t0, c0 = time.perf_counter(), time.process_time()
   for p in photos:
     preprocess.process_item(preprocess.WorkItem(p.name, 'image', 'folder', p.stem), p.parent, cfg, analyzer)

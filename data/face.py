@@ -9,7 +9,7 @@ removed ``pkg_resources``).
 Crop convention: a square of side ``(1 + 2 * margin) * max(landmark box width, height)`` centred on the
 landmark bounding box (moved up by 10% of the face size to include the forehead), integer-aligned in
 source pixels, zero-padded outside the image, resized (area
-filter) to ``schema.IMAGE_SIZE``. The crop side in source pixels is the "face size" compared with
+filter) to ``model_config.IMAGE_SIZE``. The crop side in source pixels is the "face size" compared with
 ``min_face_size`` (200 px in the paper): below it a crop would be upsampled by more than 1.2x.
 """
 
@@ -23,6 +23,7 @@ import pathlib
 import numpy as np
 
 from data import schema
+from model import config as model_config
 
 DEFAULT_MARGIN = 0.3
 DEFAULT_MIN_FACE_SIZE = 200
@@ -85,7 +86,7 @@ def crop_box_from_landmarks(landmarks: np.ndarray, margin: float = DEFAULT_MARGI
 
 
 def crop_and_resize(image: np.ndarray, crop_box: tuple[int, int, int],
-                    size: int = schema.IMAGE_SIZE) -> np.ndarray:
+                    size: int = model_config.IMAGE_SIZE) -> np.ndarray:
   """Cuts the square ``crop_box`` (zero padding outside the image) and resizes it to ``size``."""
   import cv2  # pylint: disable=g-import-not-at-top
   x0, y0, side = crop_box
@@ -99,7 +100,7 @@ def crop_and_resize(image: np.ndarray, crop_box: tuple[int, int, int],
 
 
 def to_crop_coords(points: np.ndarray, crop_box: tuple[int, int, int],
-                   size: int = schema.IMAGE_SIZE) -> np.ndarray:
+                   size: int = model_config.IMAGE_SIZE) -> np.ndarray:
   """Maps pixel-centre source coordinates to pixel-centre crop coordinates (the cv2.resize mapping)."""
   x0, y0, side = crop_box
   k = size / side

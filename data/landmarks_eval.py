@@ -83,8 +83,8 @@ def evaluate(faces: list[AnnotatedFace], upsample: int = 1) -> dict:
 
 
 def main() -> None:
-  from data import _resources  # pylint: disable=g-import-not-at-top
-  root = _resources.shared_path('media', 'landmarks68')
+  from common import paths  # pylint: disable=g-import-not-at-top
+  root = paths.shared_path('media', 'landmarks68')
   faces = []
   for name in ('training_with_face_landmarks.xml', 'testing_with_face_landmarks.xml'):
     faces += read_dlib_xml(root / name)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from data import schema
+from model import config as model_config
+from model import semantics
 
 UPPER_OUTER = (48, 49, 50, 51, 52, 53, 54)
 UPPER_INNER = (60, 61, 62, 63, 64)
@@ -22,8 +24,6 @@ UPPER_LIP_POLYGON = UPPER_OUTER + tuple(reversed(UPPER_INNER))
 LOWER_LIP_POLYGON = LOWER_OUTER + tuple(reversed(LOWER_INNER))
 CONTOUR_INDICES = {'upper_outer': UPPER_OUTER, 'upper_inner': UPPER_INNER,
                    'lower_outer': LOWER_OUTER, 'lower_inner': LOWER_INNER}
-UPPER_LABEL = 1
-LOWER_LABEL = 2
 # Distance used for pixels of a frame whose contour is missing (no points).
 NO_CONTOUR_DISTANCE = 1000.0
 _SUBPIXEL_BITS = 4
@@ -31,7 +31,7 @@ _SUBPIXEL_BITS = 4
 
 def lip_contours(landmarks: np.ndarray) -> list[np.ndarray]:
   """The four lip contour polylines (float32 [P, 2]) in ``schema.LIP_CONTOURS`` order."""
-  lm = np.asarray(landmarks, np.float32).reshape(schema.NUM_LANDMARKS, 2)
+  lm = np.asarray(landmarks, np.float32).reshape(semantics.NUM_LANDMARKS, 2)
   return [lm[list(CONTOUR_INDICES[name])] for name in schema.LIP_CONTOURS]
 
 
@@ -49,7 +49,7 @@ def resample_polyline(points: np.ndarray, count: int) -> np.ndarray:
   return np.stack([np.interp(t, s, pts[:, 0]), np.interp(t, s, pts[:, 1])], -1).astype(np.float32)
 
 
-def rasterize_polygon(polygon: np.ndarray, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+def rasterize_polygon(polygon: np.ndarray, size: int = model_config.IMAGE_SIZE) -> np.ndarray:
   """Fills a polygon given in pixel-centre coordinates; returns a bool [size, size] mask."""
   import cv2  # pylint: disable=g-import-not-at-top
   mask = np.zeros((size, size), np.uint8)
@@ -58,16 +58,16 @@ def rasterize_polygon(polygon: np.ndarray, size: int = schema.IMAGE_SIZE) -> np.
   return mask.astype(bool)
 
 
-def lip_label_map(landmarks: np.ndarray, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+def lip_label_map(landmarks: np.ndarray, size: int = model_config.IMAGE_SIZE) -> np.ndarray:
   """uint8 [size, size] label map: 0 other, 1 upper lip, 2 lower lip (from the landmark polygons)."""
-  lm = np.asarray(landmarks, np.float32).reshape(schema.NUM_LANDMARKS, 2)
+  lm = np.asarray(landmarks, np.float32).reshape(semantics.NUM_LANDMARKS, 2)
   out = np.zeros((size, size), np.uint8)
-  out[rasterize_polygon(lm[list(UPPER_LIP_POLYGON)], size)] = UPPER_LABEL
-  out[rasterize_polygon(lm[list(LOWER_LIP_POLYGON)], size)] = LOWER_LABEL
+  out[rasterize_polygon(lm[list(UPPER_LIP_POLYGON)], size)] = semantics.REGION_UPPER_LIP
+  out[rasterize_polygon(lm[list(LOWER_LIP_POLYGON)], size)] = semantics.REGION_LOWER_LIP
   return out
 
 
-def distance_transforms_np(contours, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+def distance_transforms_np(contours, size: int = model_config.IMAGE_SIZE) -> np.ndarray:
   """Reference (numpy) distance of every pixel centre to each polyline: float32 [size, size, K]."""
   ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
   p = np.stack([xs.ravel(), ys.ravel()], -1)
@@ -85,7 +85,7 @@ def distance_transforms_np(contours, size: int = schema.IMAGE_SIZE) -> np.ndarra
   return np.stack(out, -1).reshape(size, size, len(contours)).astype(np.float32)
 
 
-def distance_transforms_cv2(contours, size: int = schema.IMAGE_SIZE) -> np.ndarray:
+def distance_transforms_cv2(contours, size: int = model_config.IMAGE_SIZE) -> np.ndarray:
   """Fast distance transforms: float32 [size, size, K]; each polyline is drawn (1/16 px precision) and
   OpenCV's precise Euclidean distance transform measured to the drawn pixels. The drawn pixels lie up to
   ~0.5 px off the polyline, so values are within ~1 px (mean ~0.3 px) of the exact distance
@@ -107,7 +107,7 @@ def distance_transforms_cv2(contours, size: int = schema.IMAGE_SIZE) -> np.ndarr
   return out
 
 
-def distance_transforms_tf(points, lengths, size: int = schema.IMAGE_SIZE):
+def distance_transforms_tf(points, lengths, size: int = model_config.IMAGE_SIZE):
   """Exact distance of every pixel centre to each polyline, in TensorFlow (brute force over segments:
   exact but ~1 s per 4-frame sample on a CPU core; the pipeline uses ``distance_transforms_cv2``).
 

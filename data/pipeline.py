@@ -51,9 +51,11 @@ import tensorflow as tf
 
 from data import lips
 from data import schema
+from model import config as model_config
+from model import semantics
 
-S = schema.IMAGE_SIZE
-DEFAULT_NUM_FRAMES = 4
+S = model_config.IMAGE_SIZE
+DEFAULT_NUM_FRAMES = model_config.NUM_FRAMES
 DEFAULT_RATIO = (3, 1)
 DT_MODES = ('fast', 'exact', 'none')
 
@@ -64,7 +66,7 @@ def element_spec(num_frames: int = DEFAULT_NUM_FRAMES, batch_size: int | None = 
   f = num_frames
   return {
       'image': tf.TensorSpec(b + [f, S, S, 3], tf.float32),
-      'landmarks': tf.TensorSpec(b + [f, schema.NUM_LANDMARKS, 2], tf.float32),
+      'landmarks': tf.TensorSpec(b + [f, semantics.NUM_LANDMARKS, 2], tf.float32),
       'lip_masks': tf.TensorSpec(b + [f, S, S, 2], tf.float32),
       'lip_distance': tf.TensorSpec(b + [f, S, S, schema.NUM_LIP_CONTOURS], tf.float32),
       'lip_contours': tf.TensorSpec(b + [f, schema.NUM_LIP_CONTOURS, schema.MAX_CONTOUR_POINTS, 2],
@@ -130,11 +132,11 @@ def parse_record(serialized, num_frames: int = DEFAULT_NUM_FRAMES,
   image = tf.reshape(tf.image.convert_image_dtype(image, tf.float32), [num_frames, S, S, 3])
   label = tf.map_fn(lambda x: tf.io.decode_png(x, channels=1), pngs, fn_output_signature=tf.uint8)
   label = tf.reshape(label, [num_frames, S, S])
-  masks = tf.stack([tf.equal(label, lips.UPPER_LABEL), tf.equal(label, lips.LOWER_LABEL)], -1)
-  lm = tf.reshape(tf.sparse.to_dense(ex['frames/landmarks']), [n, schema.NUM_LANDMARKS, 2])
+  masks = tf.stack([tf.equal(label, semantics.REGION_UPPER_LIP), tf.equal(label, semantics.REGION_LOWER_LIP)], -1)
+  lm = tf.reshape(tf.sparse.to_dense(ex['frames/landmarks']), [n, semantics.NUM_LANDMARKS, 2])
   out = {
       'image': image,
-      'landmarks': tf.reshape(tf.gather(lm, sel), [num_frames, schema.NUM_LANDMARKS, 2]),
+      'landmarks': tf.reshape(tf.gather(lm, sel), [num_frames, semantics.NUM_LANDMARKS, 2]),
       'lip_masks': tf.cast(masks, tf.float32),
       'is_neutral': tf.equal(ex['meta/is_neutral'], 1),
       'is_video': tf.equal(ex['meta/is_video'], 1),

@@ -23,6 +23,7 @@ from data import face as face_lib
 from data import lips
 from data import media
 from data import schema
+from model import config as model_config
 
 # Drop reasons beyond those of ``data.media``.
 NO_FACE = 'no_face'
@@ -38,7 +39,7 @@ INTERNAL_ERROR = 'internal_error'
 @dataclasses.dataclass(frozen=True)
 class Config:
   """Preprocessing settings (the paper's defaults)."""
-  num_frames: int = 4
+  num_frames: int = model_config.NUM_FRAMES
   min_frames: int = 0  # 0: num_frames
   candidates_per_segment: int = 3
   min_face_size: int = face_lib.DEFAULT_MIN_FACE_SIZE

@@ -5,7 +5,7 @@ One record (a serialized ``tf.train.Example``) is one *sample*: ``F >= 1`` frame
 ``N_f`` times, as the paper does for EmotioNet). Keeping a clip's frames in one record makes multi-frame
 samples a plain ``map`` in tf.data (no grouping, shuffling keeps clips intact).
 
-Features (``F`` frames, ``S = IMAGE_SIZE = 240``; "crop pixels": x right, y down, row 0 the top row, (i, j)
+Features (``F`` frames, ``S = model_config.IMAGE_SIZE = 240``; "crop pixels": x right, y down, row 0 the top row, (i, j)
 the centre of pixel column i / row j, as dlib reports landmarks):
 
 ==============================  =======  =========  ===================================================
@@ -52,9 +52,10 @@ from typing import Sequence
 
 import numpy as np
 
+from model import config as model_config
+from model import semantics
+
 SCHEMA_VERSION = 1
-IMAGE_SIZE = 240
-NUM_LANDMARKS = 68
 LIP_CONTOURS = ('upper_outer', 'upper_inner', 'lower_outer', 'lower_inner')
 NUM_LIP_CONTOURS = len(LIP_CONTOURS)
 MAX_CONTOUR_POINTS = 32
@@ -80,7 +81,7 @@ class Frame:
   lip_mask: np.ndarray
   lip_contours: Sequence[np.ndarray]
   frame_index: int = 0
-  crop_box: tuple[float, float, float] = (0.0, 0.0, float(IMAGE_SIZE))
+  crop_box: tuple[float, float, float] = (0.0, 0.0, float(model_config.IMAGE_SIZE))
 
 
 @dataclasses.dataclass
@@ -127,13 +128,13 @@ def serialize_sample(sample: Sample) -> bytes:
     raise ValueError('A sample needs at least one frame.')
   images, lms, masks, points, lengths, indices, boxes = [], [], [], [], [], [], []
   for f in sample.frames:
-    if f.image.shape != (IMAGE_SIZE, IMAGE_SIZE, 3) or f.lip_mask.shape != (IMAGE_SIZE, IMAGE_SIZE):
-      raise ValueError(f'Frame image/mask must be {IMAGE_SIZE}x{IMAGE_SIZE}: {f.image.shape}, '
+    if f.image.shape != (model_config.IMAGE_SIZE, model_config.IMAGE_SIZE, 3) or f.lip_mask.shape != (model_config.IMAGE_SIZE, model_config.IMAGE_SIZE):
+      raise ValueError(f'Frame image/mask must be {model_config.IMAGE_SIZE}x{model_config.IMAGE_SIZE}: {f.image.shape}, '
                        f'{f.lip_mask.shape}.')
     if len(f.lip_contours) != NUM_LIP_CONTOURS:
       raise ValueError(f'Expected {NUM_LIP_CONTOURS} lip contours, got {len(f.lip_contours)}.')
     images.append(encode_jpeg(f.image))
-    lms.extend(np.asarray(f.landmarks, np.float32).reshape(NUM_LANDMARKS * 2).tolist())
+    lms.extend(np.asarray(f.landmarks, np.float32).reshape(semantics.NUM_LANDMARKS * 2).tolist())
     masks.append(encode_png(f.lip_mask))
     for c in f.lip_contours:
       c = np.asarray(c, np.float32).reshape(-1, 2)
@@ -192,7 +193,7 @@ def parse_sample(serialized: bytes) -> Sample:
     return np.asarray(f[k].int64_list.value, np.int64)
 
   n = int(il('frames/count')[0])
-  lms = fl('frames/landmarks').reshape(n, NUM_LANDMARKS, 2)
+  lms = fl('frames/landmarks').reshape(n, semantics.NUM_LANDMARKS, 2)
   pts = fl('frames/lip_contour_points').reshape(-1, 2)
   lengths = il('frames/lip_contour_lengths').reshape(n, NUM_LIP_CONTOURS)
   boxes = fl('frames/crop_box').reshape(n, 3)

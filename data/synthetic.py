@@ -50,10 +50,12 @@ from typing import Sequence
 
 import numpy as np
 
-from data import _resources
+from common import paths
 from data import lips
 from data import readers
 from data import schema
+from model import assets
+from model import config as model_config
 
 GENERATOR_VERSION = 2
 # Points per stored lip contour (the mesh loops have 30-40 vertices; see lips.resample_polyline).
@@ -83,7 +85,7 @@ _RACE_TAGS = ('WH', 'AE', 'LA', 'IN', 'AM', 'BL')
 class SyntheticConfig:
   """What to generate (every field is part of the cache key)."""
   num_identities: int = 16  # training clips, one identity each
-  num_frames: int = 4  # N_f frames per training clip
+  num_frames: int = model_config.NUM_FRAMES  # N_f frames per training clip
   num_neutral: int = 8  # neutral single images (other identities)
   num_test_subjects: int = 4  # BU-3DFE-layout test subjects
   test_expressions: tuple[str, ...] = ('NE00', 'HA04', 'SU04')
@@ -210,11 +212,11 @@ def _sample_albedo(rng, space: _FaceSpace) -> tuple[np.ndarray, float]:
 
 
 def _sample_expression(rng, cfg: SyntheticConfig, neutral: bool) -> np.ndarray:
-  w = np.zeros(53, np.float32)
+  w = np.zeros(assets.NUM_ICT_EXPRESSIONS, np.float32)
   if neutral:
     return w
   k = rng.integers(1, cfg.max_active_blendshapes + 1)
-  w[rng.choice(53, size=k, replace=False)] = rng.uniform(0.2, 1.0, k)
+  w[rng.choice(assets.NUM_ICT_EXPRESSIONS, size=k, replace=False)] = rng.uniform(0.2, 1.0, k)
   return w
 
 
@@ -271,7 +273,7 @@ def _frames(space, images, landmarks, labels, projected) -> list[schema.Frame]:
     contours = [pr[space.upper_outer], pr[space.upper_inner], pr[space.lower_outer], pr[space.lower_inner]]
     frames.append(schema.Frame(image=images[i], landmarks=landmarks[i].astype(np.float32), lip_mask=labels[i],
                                lip_contours=[lips.resample_polyline(c, CONTOUR_POINTS) for c in contours],
-                               frame_index=i, crop_box=(0.0, 0.0, float(schema.IMAGE_SIZE))))
+                               frame_index=i, crop_box=(0.0, 0.0, float(model_config.IMAGE_SIZE))))
   return frames
 
 
@@ -285,7 +287,7 @@ def _identity(rng, cfg, space):
 def _generate_split(rng, cfg, space, count: int, frames_per: int, neutral_only: bool, prefix: str,
                     out_dir: pathlib.Path) -> None:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  size = schema.IMAGE_SIZE
+  size = model_config.IMAGE_SIZE
   gt = {k: [] for k in ('alpha', 'expression', 'angles', 'translation', 'sh', 'albedo', 'neutral_vertices',
                         'vertices', 'landmarks2d', 'skin_tone')}
   ids = []
@@ -321,7 +323,7 @@ def _generate_split(rng, cfg, space, count: int, frames_per: int, neutral_only: 
 
 
 def _expression_weights(space: _FaceSpace, code: str) -> np.ndarray:
-  w = np.zeros(53, np.float32)
+  w = np.zeros(assets.NUM_ICT_EXPRESSIONS, np.float32)
   expr, intensity = code[:2], int(code[2:4])
   if expr == 'NE':
     return w
@@ -394,7 +396,7 @@ def ensure_synthetic_dataset(config: SyntheticConfig | None = None,
       never see a partial dataset.
   """
   cfg = config or SyntheticConfig()
-  root = pathlib.Path(root) if root else _resources.cache_dir('synthetic') / cfg.key()
+  root = pathlib.Path(root) if root else paths.cache_dir('synthetic') / cfg.key()
   if (root / 'DONE').exists():
     return _paths(root, cfg)
   tmp = root.with_name(f'{root.name}.tmp{os.getpid()}')

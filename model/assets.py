@@ -1,8 +1,8 @@
 """Loading the ICT face-area assets (template mesh, identity and expression deltas).
 
-The one place that resolves the assets folder: ``ict_face_dir()``. It defaults to
-``shared_dir()/assets/ict_face`` (``tf_ops.resources``; override the whole shared folder with
-``C3DMM_SHARED``) and can be pointed elsewhere with the ``C3DMM_ICT_FACE`` environment variable.
+The one place that resolves the assets folder: ``ict_face_dir()``. The arrays ship with the package
+(``model/ict_face``: ICT Face Model Light, MIT, USC Institute for Creative Technologies; ``LICENSE`` and
+``SOURCE.txt`` beside them); the ``C3DMM_ICT_FACE`` environment variable points elsewhere.
 Everything is in centimetres, +y up, +z out of the face (see ``SOURCE.txt`` in the assets folder).
 """
 
@@ -15,7 +15,7 @@ import pathlib
 
 import numpy as np
 
-from tf_ops import resources
+from common import paths
 
 TEMPLATE_FILE = 'ict_face_area_template.npz'
 EXPRESSION_FILE = 'ict_face_area_expression_deltas_f16.npz'
@@ -23,6 +23,10 @@ IDENTITY_FILES = ('ict_face_area_identity_deltas_f16_000-049.npz',
                   'ict_face_area_identity_deltas_f16_050-099.npz')
 # Number of vertices of the ICT face area (vertex indices [0, 9409) of the full ICT head).
 ICT_FACE_AREA_NUM_VERTICES = 9409
+# Number of ICT expression blendshapes (the expression archive's first axis).
+NUM_ICT_EXPRESSIONS = 53
+# Number of ICT identity PCA modes shipped (two archives of 50).
+NUM_ICT_IDENTITY_MODES = 100
 
 
 def ict_face_dir() -> pathlib.Path:
@@ -33,12 +37,7 @@ def ict_face_dir() -> pathlib.Path:
     if not path.is_dir():
       raise FileNotFoundError(f'C3DMM_ICT_FACE points at {path}, which is not a folder.')
   else:
-    try:
-      path = resources.shared_path('assets', 'ict_face')
-    except FileNotFoundError as e:
-      raise FileNotFoundError(
-          f'ICT face assets not found ({e}). Set C3DMM_SHARED to the shared folder or C3DMM_ICT_FACE '
-          'to a folder holding ict_face_area_template.npz.') from e
+    path = paths.package_data('model', 'ict_face')
   if not (path / TEMPLATE_FILE).is_file():
     raise FileNotFoundError(f'{path / TEMPLATE_FILE} is missing: not an ICT face assets folder.')
   return path
@@ -83,9 +82,14 @@ def load_face_area() -> IctFaceArea:
 
 
 def load_expression_deltas() -> tuple[np.ndarray, list[str]]:
-  """Returns the 53 ICT expression blendshape deltas float32 [53, 9409, 3] (cm) and their names."""
+  """Returns the ICT expression blendshape deltas float32 [53, 9409, 3] (cm) and their names."""
   with np.load(ict_face_dir() / EXPRESSION_FILE) as d:
-    return d['expression_deltas'].astype(np.float32), [str(n) for n in d['expression_names']]
+    deltas = d['expression_deltas'].astype(np.float32)
+    names = [str(n) for n in d['expression_names']]
+  if deltas.shape != (NUM_ICT_EXPRESSIONS, ICT_FACE_AREA_NUM_VERTICES, 3):
+    raise ValueError(f'{EXPRESSION_FILE}: expected deltas of shape '
+                     f'{(NUM_ICT_EXPRESSIONS, ICT_FACE_AREA_NUM_VERTICES, 3)}, got {deltas.shape}')
+  return deltas, names
 
 
 def load_identity_deltas(num_modes: int = 100) -> np.ndarray:
@@ -93,8 +97,8 @@ def load_identity_deltas(num_modes: int = 100) -> np.ndarray:
 
   Modes are pre-scaled by their standard deviation: identity weights are ~ N(0, 1).
   """
-  if not 0 <= num_modes <= 100:
-    raise ValueError(f'num_modes must be in [0, 100], got {num_modes}')
+  if not 0 <= num_modes <= NUM_ICT_IDENTITY_MODES:
+    raise ValueError(f'num_modes must be in [0, {NUM_ICT_IDENTITY_MODES}], got {num_modes}')
   parts = []
   for name in IDENTITY_FILES:
     if sum(len(p) for p in parts) >= num_modes:

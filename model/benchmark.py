@@ -11,19 +11,22 @@ median and minimum wall time of ``--repeats`` timed steps after ``--warmup`` ste
 
 from __future__ import annotations
 
+from common import cli  # pylint: disable=g-bad-import-order  (first: quiets TensorFlow's C++ logs)
+
+import dataclasses
 import json
 import pathlib
 import platform
 import statistics
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
 import tqdm
 
 from model import camera as camera_lib
+from model import config
 from model import deformation_graph
 from model import face_model as face_model_lib
 from model import image_formation
@@ -33,7 +36,7 @@ from model import template as template_lib
 FLAGS = flags.FLAGS
 flags.DEFINE_list('levels', ['0', '1'], 'Template subdivision levels to time (2: ~105k vertices).')
 flags.DEFINE_integer('batch_size', 4, 'Batch size.')
-flags.DEFINE_integer('image_size', 240, 'Image side, pixels.')
+flags.DEFINE_integer('image_size', config.IMAGE_SIZE, 'Image side, pixels.')
 flags.DEFINE_integer('warmup', 2, 'Untimed steps.')
 flags.DEFINE_integer('repeats', 5, 'Timed steps.')
 flags.DEFINE_boolean('tf_function', True, 'Also time the step compiled with tf.function.')
@@ -92,10 +95,13 @@ def main(argv) -> None:
   rows = []
   modes = ['eager'] + (['tf.function'] if FLAGS.tf_function else [])
   for level in tqdm.tqdm([int(l) for l in FLAGS.levels], desc='levels'):
-    template = template_lib.load_template('narrow', level)
-    graph = deformation_graph.load_deformation_graph(template)
+    cfg = dataclasses.replace(config.PAPER, subdivision_level=level, image_size=FLAGS.image_size)
+    template = template_lib.load_template(cfg.region, cfg.subdivision_level)
+    graph = deformation_graph.load_deformation_graph(template, cfg.num_nodes, cfg.num_neighbours)
     mesh = image_formation.RenderMesh.from_template(template)
-    model = face_model_lib.build_face_model(template, graph)
+    model = face_model_lib.build_face_model(
+        template, graph, num_identity=cfg.num_identity, num_expression=cfg.num_expression,
+        num_albedo=cfg.num_albedo)
     step = make_step(model, mesh, camera, FLAGS.batch_size)
     for mode in modes:
       fn = tf.function(step) if mode == 'tf.function' else step
@@ -122,4 +128,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

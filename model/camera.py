@@ -22,7 +22,9 @@ import typing
 
 import tensorflow as tf
 
-DEFAULT_IMAGE_SIZE = (240, 240)
+from model import config
+
+DEFAULT_IMAGE_SIZE = (config.IMAGE_SIZE, config.IMAGE_SIZE)
 # ~13.7 degree vertical field of view at 240 px: a mild, portrait-like perspective.
 DEFAULT_FOCAL = 1000.0
 # Head origin 110 cm from the camera: the narrow face (about 20 cm tall, its front at z ~ +10 cm)
@@ -65,7 +67,7 @@ class Camera:
   @classmethod
   def for_image_size(cls, height: int, width: int, **kwargs) -> 'Camera':
     """A camera whose default focal scales with the image (same field of view as 1000 px at 240)."""
-    kwargs.setdefault('focal', (DEFAULT_FOCAL * height / 240.0,) * 2)
+    kwargs.setdefault('focal', (DEFAULT_FOCAL * height / float(config.IMAGE_SIZE),) * 2)
     return cls(image_size=(height, width), **kwargs)
 
 

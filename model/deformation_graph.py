@@ -29,11 +29,12 @@ import scipy.sparse.csgraph as csgraph
 
 from model import semantics as semantics_lib
 from model import template as template_lib
-from tf_ops import resources
+from common import paths
+from model import config
 
 _VERSION = 1
-DEFAULT_NUM_NODES = 521
-DEFAULT_NUM_NEIGHBOURS = 4
+DEFAULT_NUM_NODES = config.PAPER.num_nodes
+DEFAULT_NUM_NEIGHBOURS = config.PAPER.num_neighbours
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +162,7 @@ def load_deformation_graph(template: template_lib.Template,
   """
   base = template_lib.load_template(template.region, 0)
   key = _cache_key(base.vertices, base.triangles, num_nodes, num_neighbours)
-  path = resources.cache_dir('deformation_graph') / f'graph_{base.region}_{key}.npz'
+  path = paths.cache_dir('deformation_graph') / f'graph_{base.region}_{key}.npz'
   graph = None
   if path.exists():
     try:

@@ -10,16 +10,18 @@ Writes into the run folder:
   template.obj / template.ply             the mean face with vertex colours
   template_uv.obj (+ .mtl, _albedo.png)   the mean face with ICT UVs and a baked albedo texture
   model.npz                               the (random) face model export
-  flags.txt                               the flags used
+  flags.txt, model_config.json            the flags used and the model's sizes (``model.config``)
 """
 
 from __future__ import annotations
 
+from common import cli  # pylint: disable=g-bad-import-order  (first: quiets TensorFlow's C++ logs)
+
+import json
 import math
 import pathlib
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -27,6 +29,7 @@ import tensorflow as tf
 import tqdm
 
 from model import camera as camera_lib
+from model import config
 from model import deformation_graph
 from model import export
 from model import face_model as face_model_lib
@@ -37,13 +40,15 @@ from model import visualize
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('run_dir', 'runs/demo', 'Output folder.')
-flags.DEFINE_enum('region', 'narrow', template_lib.REGIONS, 'Template face region.')
-flags.DEFINE_integer('subdivision_level', 0, 'Template midpoint subdivision level (1: ~26k vertices).')
-flags.DEFINE_integer('num_nodes', deformation_graph.DEFAULT_NUM_NODES, 'Deformation graph nodes G.')
-flags.DEFINE_integer('num_identity', 80, 'Identity basis size m_i.')
-flags.DEFINE_integer('num_expression', 64, 'Expression basis size m_e.')
-flags.DEFINE_integer('num_albedo', 80, 'Albedo basis size m_r.')
-flags.DEFINE_integer('image_size', 240, 'Rendered image side, pixels.')
+_PAPER = config.PAPER
+flags.DEFINE_enum('region', _PAPER.region, template_lib.REGIONS, 'Template face region.')
+flags.DEFINE_integer('subdivision_level', _PAPER.subdivision_level,
+                     'Template midpoint subdivision level (1: ~26k vertices).')
+flags.DEFINE_integer('num_nodes', _PAPER.num_nodes, 'Deformation graph nodes G.')
+flags.DEFINE_integer('num_identity', _PAPER.num_identity, 'Identity basis size m_i.')
+flags.DEFINE_integer('num_expression', _PAPER.num_expression, 'Expression basis size m_e.')
+flags.DEFINE_integer('num_albedo', _PAPER.num_albedo, 'Albedo basis size m_r.')
+flags.DEFINE_integer('image_size', _PAPER.image_size, 'Rendered image side, pixels.')
 flags.DEFINE_integer('grid_components', 4, 'Leading components (rows) per basis grid.')
 flags.DEFINE_float('basis_scale', 0.3, 'Displacement (cm) / albedo change per unit coefficient of '
                    'the demo random bases.')
@@ -117,13 +122,18 @@ def main(argv) -> None:
   run_dir.mkdir(parents=True, exist_ok=True)
   logging.get_absl_handler().use_absl_log_file('demo', str(run_dir))
   (run_dir / 'flags.txt').write_text(FLAGS.flags_into_string())
+  cfg = config.ModelConfig(
+      region=FLAGS.region, subdivision_level=FLAGS.subdivision_level, num_nodes=FLAGS.num_nodes,
+      num_identity=FLAGS.num_identity, num_expression=FLAGS.num_expression, num_albedo=FLAGS.num_albedo,
+      image_size=FLAGS.image_size)
+  (run_dir / 'model_config.json').write_text(json.dumps(cfg.to_dict(), indent=2))
   start = time.time()
   steps = tqdm.tqdm(total=6, desc='model.demo')
 
-  template = template_lib.load_template(FLAGS.region, FLAGS.subdivision_level)
-  graph = deformation_graph.load_deformation_graph(template, FLAGS.num_nodes)
+  template = template_lib.load_template(cfg.region, cfg.subdivision_level)
+  graph = deformation_graph.load_deformation_graph(template, cfg.num_nodes, cfg.num_neighbours)
   mesh = image_formation.RenderMesh.from_template(template)
-  camera = camera_lib.Camera.for_image_size(FLAGS.image_size, FLAGS.image_size)
+  camera = camera_lib.Camera.for_image_size(cfg.image_size, cfg.image_size)
   logging.info('template %s level %d: %d vertices, %d triangles; graph G=%d, %d edges',
                template.region, template.subdivision_level, template.num_vertices,
                template.num_triangles, graph.num_nodes, len(graph.edges))
@@ -135,8 +145,8 @@ def main(argv) -> None:
   steps.update()
 
   model = face_model_lib.build_face_model(
-      template, graph, num_identity=FLAGS.num_identity, num_expression=FLAGS.num_expression,
-      num_albedo=FLAGS.num_albedo, seed=FLAGS.seed)
+      template, graph, num_identity=cfg.num_identity, num_expression=cfg.num_expression,
+      num_albedo=cfg.num_albedo, seed=FLAGS.seed)
   smooth_random_bases(model, graph, template, FLAGS.basis_scale, FLAGS.seed)
   steps.update()
   for basis in tqdm.tqdm(visualize.BASES, desc='basis grids', leave=False):
@@ -161,4 +171,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -23,6 +23,8 @@ import scipy.sparse as sp
 import tensorflow as tf
 import keras
 
+from model import config as config_lib
+
 DEFAULT_ALBEDO = (0.72, 0.53, 0.44)  # uniform linear-RGB skin tone, used as Rbar by default
 DEFAULT_INIT_STDDEV = 1e-3
 
@@ -77,7 +79,9 @@ class FaceModel(keras.layers.Layer):
   """
 
   def __init__(self, mean_vertices: np.ndarray, upsampling: sp.spmatrix, graph_edges: np.ndarray,
-               num_identity: int = 80, num_expression: int = 64, num_albedo: int = 80,
+               num_identity: int = config_lib.PAPER.num_identity,
+               num_expression: int = config_lib.PAPER.num_expression,
+               num_albedo: int = config_lib.PAPER.num_albedo,
                mean_albedo: typing.Optional[np.ndarray] = None,
                init_stddev: float = DEFAULT_INIT_STDDEV, seed: typing.Optional[int] = 0,
                orthogonalize: bool = True, **kwargs):

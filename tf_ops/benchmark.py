@@ -51,9 +51,9 @@ def run_cases(threads: int) -> list[dict]:
   tf.config.threading.set_intra_op_parallelism_threads(threads)
   tf.config.threading.set_inter_op_parallelism_threads(1)
   import tf_ops
-  from tf_ops import resources
+  from common import paths
 
-  data = np.load(resources.shared_path('assets', 'ict_face', 'ict_face_area_template.npz'))
+  data = np.load(paths.package_data('model', 'ict_face', 'ict_face_area_template.npz'))
   base = (data['neutral_vertices'].astype(np.float32), data['triangles'].astype(np.int32))
   meshes = {'ict_face': base, 'ict_face_subdiv1': subdivide(*base)}
   rng = np.random.default_rng(1)

@@ -7,12 +7,13 @@ import pathlib
 import numpy as np
 import pytest
 
-from data import _resources
+from common import paths
 from data import lips
 from data import schema
+from model import config as model_config
 
 
-def fake_landmarks(rng: np.random.Generator, size: int = schema.IMAGE_SIZE,
+def fake_landmarks(rng: np.random.Generator, size: int = model_config.IMAGE_SIZE,
                    opening: float | None = None) -> np.ndarray:
   """A plausible 68-point layout (jaw arc, brows, eyes, nose, mouth ellipses) with jitter."""
   c = np.array([size / 2, size / 2]) + rng.normal(0, 3, 2)
@@ -72,5 +73,5 @@ def fake_records(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def shared():
-  """The shared folder, via tf_ops.resources."""
-  return _resources.shared_dir()
+  """The shared folder, via common.paths."""
+  return paths.shared_dir()

@@ -15,6 +15,7 @@ from data import media
 from data import prepare
 from data import preprocess
 from data import schema
+from model import config as model_config
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +99,7 @@ def test_video_record_landmarks_lie_on_the_face(prepared):
   analyzer = face_lib.FaceAnalyzer(min_face_size=50, upsample=1)
   for f in s.frames:
     assert f.crop_box[2] >= CFG.min_face_size
-    assert np.all((f.landmarks >= 0) & (f.landmarks < schema.IMAGE_SIZE))
+    assert np.all((f.landmarks >= 0) & (f.landmarks < model_config.IMAGE_SIZE))
     # A fresh detection on the stored 240x240 crop finds the face where the stored landmarks are.
     faces = analyzer.detect(f.image)
     assert faces, f.frame_index
@@ -121,8 +122,8 @@ def test_video_record_landmarks_lie_on_the_face(prepared):
 
 
 def _shared_video():
-  from data import _resources  # pylint: disable=g-import-not-at-top
-  return _resources.shared_path('media', 'video', 'short_hamilton_clip.mp4')
+  from common import paths  # pylint: disable=g-import-not-at-top
+  return paths.shared_path('media', 'video', 'short_hamilton_clip.mp4')
 
 
 def test_large_portrait(prepared):

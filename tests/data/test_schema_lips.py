@@ -6,6 +6,8 @@ import pytest
 from data import lips
 from data import schema
 from tests.data.conftest import fake_landmarks, fake_sample
+from model import config as model_config
+from model import semantics
 
 
 def test_round_trip():
@@ -40,8 +42,8 @@ def test_lip_masks_follow_the_polygons():
   # A point between the outer top (51) and inner top (62) is upper lip; likewise for the lower lip.
   up = np.round((lm[51] + lm[62]) / 2).astype(int)
   lo = np.round((lm[57] + lm[66]) / 2).astype(int)
-  assert label[up[1], up[0]] == lips.UPPER_LABEL
-  assert label[lo[1], lo[0]] == lips.LOWER_LABEL
+  assert label[up[1], up[0]] == semantics.REGION_UPPER_LIP
+  assert label[lo[1], lo[0]] == semantics.REGION_LOWER_LIP
   assert label[5, 5] == 0
   mouth = np.round((lm[62] + lm[66]) / 2).astype(int)
   assert label[mouth[1], mouth[0]] == 0  # the open mouth is neither lip
@@ -64,7 +66,7 @@ def test_distance_transform_tf_matches_numpy_and_edt():
   for x, y in c.round().astype(int):
     assert ref[y, x, 0] < 0.75
   dense = np.concatenate([np.linspace(a, b, 50) for a, b in zip(c[:-1], c[1:])]).round().astype(int)
-  img = np.ones((schema.IMAGE_SIZE,) * 2, bool)
+  img = np.ones((model_config.IMAGE_SIZE,) * 2, bool)
   img[dense[:, 1], dense[:, 0]] = False
   assert np.abs(ndimage.distance_transform_edt(img) - ref[..., 0]).max() < 1.0
 

@@ -8,6 +8,7 @@ from data import pipeline
 from data import readers
 from data import schema
 from data import synthetic
+from model import config as model_config
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def test_records_look_like_real_data(tiny):
   for s_idx, s in enumerate(video):
     for i, f in enumerate(s.frames):
       np.testing.assert_allclose(f.landmarks, gt['landmarks2d'][s_idx, i], atol=1e-4)
-      assert np.all((f.landmarks > 0) & (f.landmarks < schema.IMAGE_SIZE))
+      assert np.all((f.landmarks > 0) & (f.landmarks < model_config.IMAGE_SIZE))
       lm = f.landmarks
       # The face is in the image: landmark spread, and the rendered lip masks sit at the lip landmarks.
       assert np.ptp(lm[:, 0]) > 80

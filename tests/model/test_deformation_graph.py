@@ -4,7 +4,7 @@ import scipy.sparse.csgraph as csgraph
 from model import deformation_graph
 from model import semantics
 from model import template as template_lib
-from tf_ops import resources
+from common import paths
 
 
 def test_upsampling_rows_sum_to_one_and_translate_rigidly(template, graph):
@@ -60,7 +60,7 @@ def test_graph_is_cached_and_cache_name_depends_on_inputs(template, graph, tmp_p
   assert (again.upsampling != small.upsampling).nnz == 0
   deformation_graph.load_deformation_graph(template, num_nodes=41)
   assert len(list((tmp_path / 'deformation_graph').glob('*.npz'))) == 2
-  assert resources.cache_dir() == tmp_path
+  assert paths.cache_dir() == tmp_path
 
 
 def test_subdivided_template_shares_the_base_graph(template, graph):
