@@ -62,5 +62,6 @@ def test_the_check_catches_upward_imports_also_lazy_ones(tmp_path, package, sour
 
 def test_allowed_imports_pass_the_check(tmp_path):
   (tmp_path / 'eval').mkdir()
-  (tmp_path / 'eval' / 'mod.py').write_text('from model import face_model\nimport data.schema\nimport numpy\n')
+  source = 'from model import face_model\nimport data.schema\nimport numpy\n'
+  (tmp_path / 'eval' / 'mod.py').write_text(source)
   assert layering_violations(tmp_path) == []
