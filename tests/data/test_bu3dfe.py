@@ -5,7 +5,7 @@ import pytest
 
 from common.errors import FormatError
 from data import bu3dfe
-from tests.data import format_fuzz
+from tests import format_fuzz
 
 QUAD_WRL = ('#VRML V2.0 utf8\nShape { geometry IndexedFaceSet { coord Coordinate { point [ 0 0 0, 1 0 0,\n'
             '1 1 0, 0 1 0 ] } coordIndex [ 0, 1, 2, 3, -1, 0 2 1 -1 ] } }\n')
