@@ -5,6 +5,7 @@ from common import cli  # noqa: F401  (must precede TensorFlow)
 import time  # pylint: disable=g-bad-import-order
 from typing import Sequence
 
+from absl import app
 from absl import flags
 
 from data.synthetic import config as config_lib
@@ -15,7 +16,8 @@ flags.DEFINE_string('output', None, 'Output folder (default: the cache folder fo
 flags.DEFINE_integer('num_identities', _DEFAULT.num_identities, 'Training clips (one identity each).')
 flags.DEFINE_integer('num_frames', _DEFAULT.num_frames, 'N_f frames per training clip.')
 flags.DEFINE_integer('num_neutral', _DEFAULT.num_neutral, 'Neutral single-image samples (other identities).')
-flags.DEFINE_integer('num_test_subjects', _DEFAULT.num_test_subjects, 'Subjects of the BU-3DFE-layout test split.')
+flags.DEFINE_integer('num_test_subjects', _DEFAULT.num_test_subjects,
+                     'Subjects of the BU-3DFE-layout test split.')
 flags.DEFINE_list('test_expressions', list(_DEFAULT.test_expressions), 'BU-3DFE expression codes per subject '
                   '(NE00, or AN/DI/FE/HA/SA/SU with intensity 01-04).')
 flags.DEFINE_integer('identity_modes', _DEFAULT.identity_modes, 'K leading ICT identity modes (<= 100).')
@@ -30,7 +32,7 @@ FLAGS = flags.FLAGS
 
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
-    raise flags.Error(f'unexpected arguments: {" ".join(argv[1:])}')
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   f = FLAGS
   cfg = config_lib.SyntheticConfig(
       num_identities=f.num_identities, num_frames=f.num_frames, num_neutral=f.num_neutral,
