@@ -2,7 +2,7 @@
 
 Public API (``eval/`` uses it for the BU-3DFE geometry table):
 
-* ``find_bu3dfe_scans(root)`` -> ``Bu3dfeScan`` per ``<subject>/<stem>_F3D.wrl`` (with its ``.bnd`` and 2D image);
+* ``find_bu3dfe_scans(root)`` -> ``Bu3dfeScan`` per ``<subject>/<stem>_F3D.wrl`` (with .bnd and 2D image);
   ``read_scan(scan)`` -> ``Bu3dfeScanData`` (mesh in mm, 83 landmark vertex indices and positions, checked
   against each other).
 * ``read_wrl`` / ``write_wrl``: VRML 2.0 ``IndexedFaceSet`` meshes (mm; n-gons fan-triangulated).

@@ -4,11 +4,11 @@ Two layouts: the release's ``dataFile_*.txt`` (tab-separated ``URL AU1 ... AU60`
 EMOCA-style CSVs with a ``path, AU1, ..., AU60`` header. AU values: 1 present, 0 absent, 999 not coded. An
 image is neutral when every coded AU is 0.
 
-Malformed lines are skipped, not fatal (a list has ~25k lines scraped from the web): ``read_emotionet_au_list``
-returns the entries and the skipped lines with their reasons; ``read_emotionet_au_file`` returns the entries
-only. A line is malformed when its location is empty, it has more than 60 AU fields, or an AU value is not
-one of 0, 1, 999 (``inf``, ``nan``, ``0.5`` and text are malformed). Fewer than 60 AU fields: the rest are
-not coded.
+Malformed lines are skipped, not fatal (a list has ~25k lines scraped from the web):
+``read_emotionet_au_list`` returns the entries and the skipped lines with their reasons,
+``read_emotionet_au_file`` the entries only. A line is malformed when its location is empty, it has more
+than 60 AU fields, or an AU value is not one of 0, 1, 999 (``inf``, ``nan``, ``0.5`` and text are
+malformed). Fewer than 60 AU fields: the rest are not coded.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helpers shared by the dataset format modules: text reading and number parsing that fail with ``FormatError``.
+"""Helpers shared by the dataset format modules: text reading and number parsing failing with FormatError.
 
 Every reader of ``data.voxceleb``, ``data.emotionet``, ``data.bu3dfe`` and ``data.lfw`` raises
 ``FormatError`` (re-exported here from ``common.errors``; a ``ValueError``) for malformed contents, naming the
@@ -37,7 +37,7 @@ def line_of(text: str, pos: int) -> int:
 
 
 def parse_int(token: str, path, line: int | None, what: str) -> int:
-  """An integer token (``'12'``, ``'-1'``); anything else (``'1.5'``, ``'nan'``, ``''``) raises FormatError."""
+  """An integer token (``'12'``, ``'-1'``); anything else (``'1.5'``, ``'nan'``, ``''``) raises."""
   try:
     return int(token)
   except ValueError:

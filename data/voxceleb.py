@@ -98,7 +98,8 @@ def read_voxceleb_txt(path: str | os.PathLike) -> VoxCelebTrack:
     numbers[attr] = None if token is None else (parse_int(token, path, line_no, key) if cast is int else
                                                parse_float(token, path, line_no, key))
   identity = header.get('identity', ('', 0))[0].split()
-  return VoxCelebTrack(identity=identity[0] if identity else '', reference=header.get('reference', ('', 0))[0],
+  reference = header.get('reference', ('', 0))[0]
+  return VoxCelebTrack(identity=identity[0] if identity else '', reference=reference,
                        frames=np.asarray(frames, np.int64).reshape(-1),
                        boxes=np.asarray(boxes, np.float32).reshape(-1, 4), path=str(path), **numbers)
 

@@ -50,7 +50,7 @@ def mutate_text(text: str, rng: np.random.Generator) -> str:
 
 
 def mutate_bytes(data: bytes, rng: np.random.Generator) -> bytes:
-  """1-3 random edits of binary data: flip, drop or insert bytes, truncate, overwrite 4 bytes with an int32."""
+  """1-3 random edits of binary data: flip, drop or insert bytes, truncate, overwrite 4 bytes (an int32)."""
   b = bytearray(data)
   for _ in range(rng.integers(1, 4)):
     op, p = rng.integers(5), int(rng.integers(len(b))) if b else 0

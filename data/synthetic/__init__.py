@@ -36,8 +36,8 @@ Generation is deterministic for a configuration (seed included) and cached: ``en
 returns the paths, generating on first use into ``cache_dir('synthetic', <hash of the configuration>)``.
 
 Modules: ``config`` (``SyntheticConfig``, ``GENERATOR_VERSION``, paths), ``face_space`` (``FaceSpace``),
-``sampling`` (random draws), ``render`` (image formation -> ``schema.Frame``), ``write`` (records, ground truth,
-caching), ``bu3dfe_export`` (the test split), ``__main__`` (the CLI).
+``sampling`` (random draws), ``render`` (image formation -> ``schema.Frame``), ``write`` (records, ground
+truth, caching), ``bu3dfe_export`` (the test split), ``__main__`` (the CLI).
 
 One training sample on the fly (what ``write.generate_split`` does per record)::
 
@@ -70,3 +70,29 @@ from data.synthetic.sampling import sample_sh
 from data.synthetic.write import clip_sample
 from data.synthetic.write import ensure_synthetic_dataset
 from data.synthetic.write import generate
+
+__all__ = [
+    'BU3DFE_EXPRESSION_BLENDSHAPES',
+    'RACE_TAGS',
+    'CONTOUR_POINTS',
+    'GENERATOR_VERSION',
+    'SyntheticConfig',
+    'SyntheticDataset',
+    'dataset_paths',
+    'FaceSpace',
+    'render_batch',
+    'render_clip',
+    'to_frames',
+    'SKIN_TONES',
+    'ClipParameters',
+    'sample_albedo',
+    'sample_background',
+    'sample_clip',
+    'sample_expression',
+    'sample_identity',
+    'sample_pose',
+    'sample_sh',
+    'clip_sample',
+    'ensure_synthetic_dataset',
+    'generate',
+]

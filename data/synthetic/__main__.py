@@ -1,4 +1,4 @@
-"""``python -m data.synthetic``: generate (or find in the cache) a synthetic dataset; see ``data.synthetic``."""
+"""``python -m data.synthetic``: generate (or find in the cache) a synthetic dataset (see the package)."""
 
 from common import cli  # noqa: F401  (must precede TensorFlow)
 

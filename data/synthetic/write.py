@@ -1,4 +1,4 @@
-"""Generating a whole synthetic dataset: training records with ground truth, the BU-3DFE test split, caching."""
+"""Generating a synthetic dataset: training records with ground truth, the BU-3DFE test split, caching."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def clip_sample(frames: list[schema.Frame], prefix: str, n: int, seed: int, neut
 
 
 def generate_split(rng: np.random.Generator, cfg: config_lib.SyntheticConfig, space: face_space_lib.FaceSpace,
-                   count: int, frames_per: int, neutral_only: bool, prefix: str, out_dir: pathlib.Path) -> None:
+                   count: int, frames_per: int, neutral_only: bool, prefix: str,
+                   out_dir: pathlib.Path) -> None:
   """Writes ``out_dir/<prefix>-00000-of-00001.tfrecord`` (``count`` clips of ``frames_per`` frames) and
   ``out_dir/<prefix>_groundtruth.npz`` (per clip the ``sampling.ClipParameters`` and landmarks, plus
   topology)."""

@@ -156,7 +156,8 @@ def test_fuzzed_wrl_files_read_correctly_or_raise_format_error(tmp_path):
   rng = np.random.default_rng(1)
   d = tmp_path / 'src'
   d.mkdir()
-  bu3dfe.write_wrl(d / 'm.wrl', rng.normal(0, 50, (6, 3)), rng.integers(0, 6, (5, 3)), rng.uniform(0, 1, (6, 2)))
+  bu3dfe.write_wrl(d / 'm.wrl', rng.normal(0, 50, (6, 3)), rng.integers(0, 6, (5, 3)),
+                   rng.uniform(0, 1, (6, 2)))
   for valid in ((d / 'm.wrl').read_text(), QUAD_WRL):
     outcome = format_fuzz.fuzz(bu3dfe.read_wrl, valid, _check_mesh, tmp_path, 'fuzz.wrl', count=400)
     assert outcome['rejected'] > 100 and outcome['accepted'] > 20, outcome

@@ -9,7 +9,8 @@ from tests import format_fuzz
 
 
 def _xml(num_parts=68, box="top='10' left='20' width='50' height='60'", x='5'):
-  parts = ''.join(f"<part name='{i:02d}' x='{x if i == 3 else 30 + i}' y='{40 + i}'/>\n" for i in range(num_parts))
+  parts = ''.join(f"<part name='{i:02d}' x='{x if i == 3 else 30 + i}' y='{40 + i}'/>\n"
+                  for i in range(num_parts))
   return (f"<?xml version='1.0'?>\n<dataset>\n<images>\n<image file='a.jpg'>\n<box {box}>\n{parts}</box>\n"
           "<box top='0' left='0' width='5' height='5' ignore='1'/>\n</image>\n</images>\n</dataset>\n")
 

@@ -37,7 +37,8 @@ def test_tab_and_csv_lists_give_locations_and_neutrality(tmp_path):
 def test_bad_au_values_skip_the_line_and_are_counted(tmp_path, value):
   bad = _aus()
   bad[5] = value
-  lines = [URL + '\t' + '\t'.join(_aus()), 'http://x/b.jpg\t' + '\t'.join(bad), URL + '\t' + '\t'.join(_aus())]
+  good = URL + '\t' + '\t'.join(_aus())
+  lines = [good, 'http://x/b.jpg\t' + '\t'.join(bad), good]
   (tmp_path / 'tab.txt').write_text('\n'.join(lines) + '\n')
   r = emotionet.read_emotionet_au_list(tmp_path / 'tab.txt')
   assert len(r.entries) == 2 and [line for line, _ in r.skipped] == [2]
@@ -49,7 +50,8 @@ def test_bad_au_values_skip_the_line_and_are_counted(tmp_path, value):
 
 
 def test_too_many_aus_and_empty_locations_are_skipped(tmp_path):
-  lines = [URL + '\t' + '\t'.join(_aus() + ['0']), '\t' + '\t'.join(_aus()), URL + '\t' + '\t'.join(_aus()[:12])]
+  lines = [URL + '\t' + '\t'.join(_aus() + ['0']), '\t' + '\t'.join(_aus()),
+           URL + '\t' + '\t'.join(_aus()[:12])]
   (tmp_path / 'tab.txt').write_text('\n'.join(lines) + '\n')
   r = emotionet.read_emotionet_au_list(tmp_path / 'tab.txt')
   assert [line for line, _ in r.skipped] == [1, 2] and len(r.entries) == 1
