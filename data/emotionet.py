@@ -119,7 +119,11 @@ def read_emotionet_au_list(path: str | os.PathLike) -> EmotioNetAuList:
   if lines and re.search(r'\bAU1\b', lines[0]):
     delimiter = '\t' if lines[0].count('\t') > lines[0].count(',') else ','
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    loc_key = next((k for k in reader.fieldnames or [] if k and not _AU_COLUMN.fullmatch(k.strip())), None)
+    try:
+      fieldnames = reader.fieldnames or []
+    except csv.Error as e:
+      return EmotioNetAuList([], [(1, f'header is not CSV: {e}')])
+    loc_key = next((k for k in fieldnames if k and not _AU_COLUMN.fullmatch(k.strip())), None)
     while True:
       try:
         row = next(reader)
