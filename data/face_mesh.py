@@ -18,7 +18,9 @@ as continuous crop coordinates (MediaPipe divides them by 192 and maps the unit 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import threading
 
 import numpy as np
@@ -47,6 +49,24 @@ def model_path():
   return paths.package_data('data', 'mediapipe', 'face_landmark.tflite')
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+  """Hides what native code writes to stderr (LiteRT's "Created TensorFlow Lite XNNPACK delegate" INFO
+  line) unless verbose logs are asked for (``common.cli``)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
+  if cli.VERBOSE:
+    yield
+    return
+  saved = os.dup(2)
+  try:
+    with open(os.devnull, 'w') as null:
+      os.dup2(null.fileno(), 2)
+      yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
 def _load_interpreter():
   """The TFLite interpreter of this thread (LiteRT; tf.lite only when LiteRT is not installed)."""
   global INTERPRETER
@@ -59,8 +79,9 @@ def _load_interpreter():
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       Interpreter = tf.lite.Interpreter  # pylint: disable=invalid-name
       INTERPRETER = 'tf.lite'
-    it = Interpreter(model_path=str(model_path()), num_threads=1)
-    it.allocate_tensors()
+    with _quiet_stderr():
+      it = Interpreter(model_path=str(model_path()), num_threads=1)
+      it.allocate_tensors()
     _local.interpreter = it
   return it
 

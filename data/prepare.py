@@ -466,8 +466,9 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
 # Flags that keep the files dropped for a reason (see ``hints``).
 _HINTS = {
     preprocess.FACE_TOO_SMALL: lambda needed, cfg: (
-        f'--min_face_size={max(1, needed // 10 * 10)} (faces are {needed} px and smaller; the paper uses '
-        f'{cfg.min_face_size}: lower values upsample the crops)' if needed else '--min_face_size lower'),
+        f'--min_face_size={max(1, needed // 10 * 10)} (their faces are up to {needed} px; the default '
+        f'{face.DEFAULT_MIN_FACE_SIZE} is the paper\'s: smaller faces give upsampled crops)'
+        if needed else f'--min_face_size lower than {cfg.min_face_size}'),
     preprocess.TOO_FEW_FRAMES: lambda needed, cfg: (
         f'--min_frames lower than {cfg.min_frames or cfg.num_frames}, or --candidates_per_segment higher '
         f'than {cfg.candidates_per_segment}'),

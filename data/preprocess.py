@@ -244,6 +244,7 @@ def _clip_drop(reason: str, detail: str, res: Result, largest: list[int], min_fr
   """A clip's drop carrying its frame drops and the --min_face_size that would give it enough frames."""
   drop = media.Drop(reason, detail)
   drop.frame_drops = res.drops
+  drop.frames_examined = res.frames_examined
   if len(largest) >= min_frames:
     drop.face_size_needed = sorted(largest, reverse=True)[min_frames - 1]
   return drop
@@ -295,7 +296,8 @@ def process_item(item: WorkItem | dict, input_root: str | pathlib.Path, cfg: Con
       return process_clip(path, item, cfg, analyzer)
     raise media.Drop(UNSUPPORTED_FILE, item.kind)
   except media.Drop as e:
-    res = Result(item.source, detail=str(e), face_size_needed=getattr(e, 'face_size_needed', 0))
+    res = Result(item.source, detail=str(e), face_size_needed=getattr(e, 'face_size_needed', 0),
+                 frames_examined=getattr(e, 'frames_examined', int(item.kind == 'image')))
     res.drops.update(getattr(e, 'frame_drops', {}))
     res.drops[('file', e.reason)] += 1
     return res
