@@ -17,15 +17,10 @@ import pathlib
 import time
 from typing import Sequence
 
-from absl import app
+from common import cli  # noqa: F401  (first: quiet TensorFlow start-up)  # pylint: disable=g-bad-import-order
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('output', None, 'Write the results as JSON here.')
-flags.DEFINE_string('records', None, 'TFRecords for the tf.data benchmark (default: the synthetic set).')
-flags.DEFINE_integer('num_samples', 40, 'tf.data samples timed (after a warm-up of 5).')
-flags.DEFINE_integer('min_face_size', 100, 'Minimum face size for the preprocessing benchmark (the shared '
-                     'video has ~150 px crops).')
 
 
 def _timed(fn, *args, repeat: int = 1):
@@ -121,5 +116,15 @@ def main(argv: Sequence[str]) -> None:
     print(f'wrote {FLAGS.output}')
 
 
+def _define_flags() -> None:
+  """The command line's flags (defined only when run as a program: importing the module defines none)."""
+  flags.DEFINE_string('output', None, 'Write the results as JSON here.')
+  flags.DEFINE_string('records', None, 'TFRecords for the tf.data benchmark (default: the synthetic set).')
+  flags.DEFINE_integer('num_samples', 40, 'tf.data samples timed (after a warm-up of 5).')
+  flags.DEFINE_integer('min_face_size', 100, 'Minimum face size for the preprocessing benchmark (the shared '
+                       'video has ~150 px crops).')
+
+
 if __name__ == '__main__':
-  app.run(main)
+  _define_flags()
+  cli.run(main)

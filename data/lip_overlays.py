@@ -20,10 +20,7 @@ import numpy as np
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('output', None, 'Folder for the PNG pictures.')
-flags.DEFINE_integer('frames_per_video', 6, 'Frames taken from each shared video (spread evenly).')
-flags.DEFINE_integer('min_face_size', 60, 'Smaller faces are skipped.')
-flags.DEFINE_float('min_mesh_score', 0.5, 'Faces with a lower face-mesh score fall back to dlib lips.')
+
 
 _SCALE = 2
 _UPPER, _LOWER = (255, 40, 40), (40, 90, 255)
@@ -109,5 +106,14 @@ def main(argv: Sequence[str]) -> None:
         'red upper lip, blue lower lip).')
 
 
+def _define_flags() -> None:
+  """The command line's flags (defined only when run as a program: importing the module defines none)."""
+  flags.DEFINE_string('output', None, 'Folder for the PNG pictures.')
+  flags.DEFINE_integer('frames_per_video', 6, 'Frames taken from each shared video (spread evenly).')
+  flags.DEFINE_integer('min_face_size', 60, 'Smaller faces are skipped.')
+  flags.DEFINE_float('min_mesh_score', 0.5, 'Faces with a lower face-mesh score fall back to dlib lips.')
+
+
 if __name__ == '__main__':
+  _define_flags()
   cli.run(main)

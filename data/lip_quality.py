@@ -1,4 +1,4 @@
-r"""Lip masks from MediaPipe's face mesh and from dlib's 68 landmarks against ground truth (synthetic renders).
+r"""Lip masks from the MediaPipe face mesh and from dlib's 68 landmarks against synthetic ground truth.
 
   python -m data.lip_quality --output=/tmp/lip_quality.json
 
@@ -21,12 +21,7 @@ import numpy as np
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('output', None, 'Write the results as JSON here (optional).')
-flags.DEFINE_string('records', None, 'Records with ground-truth lip masks (default: the synthetic training '
-                    'set, generated into the cache on first use).')
-flags.DEFINE_integer('max_frames', 0, 'Use at most this many frames (0: all).')
-flags.DEFINE_integer('num_identities', 48, 'Synthetic clips of N_f frames (one identity each) to generate '
-                     'when --records is not given.')
+
 
 SOURCES = ('mediapipe', 'dlib')
 
@@ -123,5 +118,16 @@ def main(argv: Sequence[str]) -> None:
       json.dump(result, f, indent=1)
 
 
+def _define_flags() -> None:
+  """The command line's flags (defined only when run as a program: importing the module defines none)."""
+  flags.DEFINE_string('output', None, 'Write the results as JSON here (optional).')
+  flags.DEFINE_string('records', None, 'Records with ground-truth lip masks (default: the synthetic training '
+                      'set, generated into the cache on first use).')
+  flags.DEFINE_integer('max_frames', 0, 'Use at most this many frames (0: all).')
+  flags.DEFINE_integer('num_identities', 48, 'Synthetic clips of N_f frames (one identity each) to generate '
+                       'when --records is not given.')
+
+
 if __name__ == '__main__':
+  _define_flags()
   cli.run(main)

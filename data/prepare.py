@@ -45,7 +45,6 @@ from data import media
 from data import preprocess
 from data import readers
 from data import face
-from data import face_mesh
 from data import schema
 
 KINDS = ('voxceleb', 'emotionet', 'folder')
@@ -56,38 +55,6 @@ LOCK = '.lock'
 _PROGRESS_DIR = '_progress'
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('kind', 'folder', KINDS, 'Input layout: voxceleb (mp4 tree or frame folders; identity '
-                  'from the id1xxxx path component), emotionet (images + AU lists, neutral only) or folder '
-                  '(every image and video under --input).')
-flags.DEFINE_string('input', None, 'Input root folder.')
-flags.DEFINE_string('output', None, 'Output folder: TFRecord shards, their .json stats, manifest and report.')
-flags.DEFINE_string('emotionet_au_files', None, 'Glob of EmotioNet AU lists (default: --input/*.txt, *.csv).')
-flags.DEFINE_integer('num_frames', 4, 'N_f: frames per video clip.')
-flags.DEFINE_integer('min_frames', 0, 'Clips with fewer usable frames are dropped (0: --num_frames).')
-flags.DEFINE_integer('candidates_per_segment', 3, 'Frames examined per clip segment (the clip is cut into '
-                     '--num_frames segments; more candidates survive more cut-aways, each costs a detection '
-                     'and a descriptor).')
-flags.DEFINE_integer('min_face_size', face.DEFAULT_MIN_FACE_SIZE,
-                     'Faces whose crop square is smaller (source pixels) are dropped.')
-flags.DEFINE_float('margin', 0.3, 'Crop margin on each side, as a fraction of the landmark extent.')
-flags.DEFINE_integer('detect_max_side', 800, 'The detector sees a copy downscaled to at most this side.')
-flags.DEFINE_integer('num_shards', 0, 'Number of output shards (0: ceil(items / --items_per_shard)). '
-                     'A resumed run keeps the number of its manifest.')
-flags.DEFINE_integer('items_per_shard', 200, 'Items per shard when --num_shards is 0.')
-flags.DEFINE_integer('max_items', 0, 'Process only the first N items (sorted), 0 = all.')
-flags.DEFINE_integer('direct_num_workers', 0, 'DirectRunner worker processes (0: one per core).')
-flags.DEFINE_enum('direct_running_mode', 'multi_processing', ['in_memory', 'multi_threading',
-                                                              'multi_processing'], 'DirectRunner mode.')
-flags.DEFINE_bool('progress', True, 'Show a progress bar.')
-flags.DEFINE_enum('lip_source', 'mediapipe', list(preprocess.LIP_SOURCES),
-                  'What draws the lip masks and contours: the MediaPipe face mesh (dense lip contours; faces '
-                  'it rejects fall back to dlib) or the 68 dlib landmarks.')
-flags.DEFINE_float('min_mesh_score', face_mesh.DEFAULT_MIN_SCORE,
-                   'Faces whose MediaPipe face score is lower get dlib lips.')
-flags.DEFINE_bool('restart', False, 'Delete the shards of --output when they were made with other settings '
-                  '(otherwise such a run stops and says what differs).')
-flags.DEFINE_bool('log_to_file', True, 'Beam/absl logs and warnings go to --output/prepare.log instead of '
-                  'the terminal.')
 
 
 def shard_of(source: str, num_shards: int) -> int:
@@ -562,5 +529,46 @@ def main(argv: Sequence[str]) -> None:
     print(f'log: {pathlib.Path(FLAGS.output) / LOG}')
 
 
+def _define_flags() -> None:
+  """The command line's flags (defined only when run as a program: importing the module defines none)."""
+  d = preprocess.Config()
+  flags.DEFINE_enum('kind', 'folder', KINDS, 'Input layout: voxceleb (mp4 tree or frame folders; identity '
+                    'from the id1xxxx path component), emotionet (images + AU lists, neutral only) or folder '
+                    '(every image and video under --input).')
+  flags.DEFINE_string('input', None, 'Input root folder.')
+  flags.DEFINE_string('output', None, 'Output folder: TFRecord shards, their .json stats, manifest, report '
+                      'and log.')
+  flags.DEFINE_string('emotionet_au_files', None,
+                      'Glob of EmotioNet AU lists (default: --input/*.txt, *.csv).')
+  flags.DEFINE_integer('num_frames', d.num_frames, 'N_f: frames per video clip.')
+  flags.DEFINE_integer('min_frames', 0, 'Clips with fewer distinct usable frames are dropped '
+                       '(0: --num_frames).')
+  flags.DEFINE_integer('candidates_per_segment', d.candidates_per_segment,
+                       'Frames examined per clip segment (the clip is cut into --num_frames segments; more '
+                       'candidates survive more cut-aways, each costs a detection and a descriptor).')
+  flags.DEFINE_integer('min_face_size', d.min_face_size,
+                       'Faces whose crop square is smaller (source pixels) are dropped.')
+  flags.DEFINE_float('margin', d.margin, 'Crop margin on each side, as a fraction of the landmark extent.')
+  flags.DEFINE_integer('detect_max_side', d.detect_max_side,
+                       'The detector sees a copy downscaled to at most this side.')
+  flags.DEFINE_integer('num_shards', 0, 'Number of output shards (0: ceil(items / --items_per_shard)). '
+                       'A resumed run keeps the number of its manifest.')
+  flags.DEFINE_integer('items_per_shard', 200, 'Items per shard when --num_shards is 0.')
+  flags.DEFINE_integer('max_items', 0, 'Process only the first N items (sorted), 0 = all.')
+  flags.DEFINE_integer('direct_num_workers', 0, 'DirectRunner worker processes (0: one per core).')
+  flags.DEFINE_enum('direct_running_mode', 'multi_processing', ['in_memory', 'multi_threading',
+                                                                'multi_processing'], 'DirectRunner mode.')
+  flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+  flags.DEFINE_enum('lip_source', d.lip_source, list(preprocess.LIP_SOURCES),
+                    'What draws the lip masks and contours: the MediaPipe face mesh (dense lip contours; '
+                    'faces it rejects fall back to dlib) or the 68 dlib landmarks.')
+  flags.DEFINE_float('min_mesh_score', d.min_mesh_score,
+                     'Faces whose MediaPipe face score is lower get dlib lips.')
+  flags.DEFINE_bool('restart', False, 'Delete the shards of --output when they were made with other '
+                    'settings (otherwise such a run stops and says what differs).')
+  flags.DEFINE_bool('log_to_file', True, 'Beam/absl logs and warnings go to --output/prepare.log instead of '
+                    'the terminal.')
+
 if __name__ == '__main__':
+  _define_flags()
   cli.run(main)

@@ -1,4 +1,4 @@
-"""MediaPipe face-mesh lips: index lists against the canonical mesh, fits on real photos, fallbacks, bad input."""
+"""MediaPipe face-mesh lips: index lists vs the canonical mesh, fits on real photos, fallbacks, bad input."""
 
 import collections
 
