@@ -4,7 +4,9 @@ r"""Data benchmarks: preprocessing throughput (frames/s on one core) and tf.data
 
 Preprocessing runs ``data.preprocess`` in this one process (the Beam pipeline runs one such process per
 core, so multiply by the cores for a machine's throughput) on the shared photos and the shared video, and
-times the stages on the video frames. tf.data throughput is measured on the synthetic dataset (or
+times the stages on the video frames, among them the cost of the lips from each source (``make_frame`` with
+MediaPipe lips, the default, and with dlib lips, side by side; the difference is MediaPipe's extra cost per
+kept frame: two face-mesh inferences). tf.data throughput is measured on the synthetic dataset (or
 ``--records``) with ``N_f = 4`` frames, batch 1, after a warm-up.
 """
 
@@ -57,8 +59,20 @@ def bench_preprocess(min_face_size: int) -> dict:
   _, t_crop, _ = _timed(lambda: [schema.serialize_sample(schema.Sample(
       [preprocess.make_frame(im, f)], 'folder', 'x', 'x')) for im, f in faces])
   res['crop_mask_serialize_fps'] = len(faces) / max(t_crop, 1e-9)
+  # The lips' share: one frame's crop + lip contours + mask from each source, side by side (MediaPipe's
+  # interpreter is loaded by a warm-up call outside the timing).
+  for source in preprocess.LIP_SOURCES:
+    c = dataclasses.replace(cfg, lip_source=source)
+    preprocess.make_frame(*faces[0], 0, c)
+    _, t, _ = _timed(lambda: [preprocess.make_frame(im, f, 0, c) for im, f in faces], repeat=3)
+    res[f'make_frame_ms_{source}'] = 1e3 * t / len(faces)
+  res['mediapipe_lips_extra_ms_per_frame'] = res['make_frame_ms_mediapipe'] - res['make_frame_ms_dlib']
+  res['mediapipe_lips_make_frame_ratio'] = res['make_frame_ms_mediapipe'] / res['make_frame_ms_dlib']
   item = preprocess.WorkItem(video.name, 'video', 'folder', 'clip')
-  r, t_clip, c_clip = _timed(preprocess.process_item, item, video.parent, cfg, analyzer)
+  for source in ('dlib', 'mediapipe'):  # the default (MediaPipe lips) last: its numbers are the headline
+    r, t_clip, _ = _timed(preprocess.process_item, item, video.parent,
+                          dataclasses.replace(cfg, lip_source=source), analyzer)
+    res[f'clip_seconds_{source}_lips'] = t_clip
   res['clip_seconds'] = t_clip
   res['clip_frames_examined'] = r.frames_examined
   res['clip_frames_per_s'] = r.frames_examined / t_clip
@@ -101,6 +115,11 @@ def main(argv: Sequence[str]) -> None:
           ('preprocess: detect + 68 landmarks (640x360)', pre['detect_landmarks_fps_640x360'], 'frames/s'),
           ('preprocess: identity descriptor', pre['descriptor_fps'], 'faces/s'),
           ('preprocess: crop + lip mask + serialize', pre['crop_mask_serialize_fps'], 'frames/s'),
+          ('preprocess: crop + lips, dlib lips', pre['make_frame_ms_dlib'], 'ms/frame'),
+          ('preprocess: crop + lips, MediaPipe lips (default)', pre['make_frame_ms_mediapipe'], 'ms/frame'),
+          ('preprocess: MediaPipe lips, extra cost', pre['mediapipe_lips_extra_ms_per_frame'], 'ms/frame'),
+          ('preprocess: whole clip, dlib lips', pre['clip_seconds_dlib_lips'], 's'),
+          ('preprocess: whole clip, MediaPipe lips', pre['clip_seconds_mediapipe_lips'], 's'),
           (f"preprocess: whole clip ({pre['clip_frames_examined']} examined frames)",
            pre['clip_frames_per_s'], 'frames/s'),
           ('preprocess: shared photos end to end', pre['photos_per_s'], 'images/s'),

@@ -18,6 +18,7 @@ from data import prepare
 from data import preprocess
 from data import schema
 
+pytestmark = pytest.mark.slow
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CFG = preprocess.Config(num_frames=4, min_face_size=100, candidates_per_segment=2)
 
