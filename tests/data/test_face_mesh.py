@@ -132,3 +132,13 @@ def test_bad_lip_source_is_refused():
     frame = schema.Frame(np.zeros((240, 240, 3), np.uint8), np.zeros((68, 2), np.float32),
                          np.zeros((240, 240), np.uint8), [np.zeros((2, 2))] * 4, lip_source='magic')
     schema.serialize_sample(schema.Sample([frame], 'folder', 'a', 'a'))
+
+
+def test_overlay_picture_shows_both_sources_side_by_side(obama):
+  from data import lip_overlays  # pylint: disable=g-import-not-at-top
+  image, face = obama
+  picture, score = lip_overlays.overlay(image, face, 0.5)
+  assert picture.shape == (480, 960, 3) and picture.dtype == np.uint8 and score > 0.5
+  left, right = picture[:, :480].astype(int), picture[:, 480:].astype(int)
+  assert np.abs(left - right).mean() > 0.1  # the lips differ
+  assert np.abs(left[400:] - right[400:]).max() < 40  # the rest (bottom of the crop) is the same picture
