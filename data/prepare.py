@@ -400,10 +400,10 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
     InputsChangedError: the folder was made with other settings (and ``restart`` is False).
   """
   cfg = cfg or preprocess.Config()
+  items = list_items(kind, input_root, au_files)[:max_items or None]  # (bad --input: no output folder made)
   out = pathlib.Path(output)
   out.mkdir(parents=True, exist_ok=True)
   with output_lock(out), logs_to_file(out / LOG, log_to_file) as terminal:
-    items = list_items(kind, input_root, au_files)[:max_items or None]
     manifest = {'kind': kind, 'input': str(pathlib.Path(input_root).resolve()), 'items': len(items),
                 'config': dataclasses.asdict(cfg), 'schema_version': schema.SCHEMA_VERSION}
     num_shards = _check_manifest(out, manifest, restart) or num_shards or max(

@@ -142,3 +142,19 @@ def test_overlay_picture_shows_both_sources_side_by_side(obama):
   left, right = picture[:, :480].astype(int), picture[:, 480:].astype(int)
   assert np.abs(left - right).mean() > 0.1  # the lips differ
   assert np.abs(left[400:] - right[400:]).max() < 40  # the rest (bottom of the crop) is the same picture
+
+
+def test_records_written_before_lip_source_existed_still_parse():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  lm = np.random.default_rng(0).uniform(60, 180, (68, 2)).astype(np.float32)
+  frame = schema.Frame(np.zeros((240, 240, 3), np.uint8), lm, lips.lip_label_map(lm), lips.lip_contours(lm),
+                       lip_source='mediapipe')
+  ex = tf.train.Example.FromString(schema.serialize_sample(schema.Sample([frame], 'folder', 'a', 'a')))
+  assert list(ex.features.feature['frames/lip_source'].bytes_list.value) == [b'mediapipe']
+  del ex.features.feature['frames/lip_source']  # as version-1 records were written
+  (old,) = schema.parse_sample(ex.SerializeToString()).frames
+  assert old.lip_source == '' and np.array_equal(old.lip_mask, frame.lip_mask)
+  # Synthetic records' lips are rendered: stated even when the writer leaves the field empty.
+  frame.lip_source = ''
+  (syn,) = schema.parse_sample(schema.serialize_sample(schema.Sample([frame], 'synthetic', 'a', 'a'))).frames
+  assert syn.lip_source == 'render'
