@@ -2,7 +2,8 @@ r"""Overlay pictures of the lips from MediaPipe's face mesh and from dlib's 68 l
 
   python -m data.lip_overlays --output=/tmp/lip_overlays
 
-For every face in the shared photos and in frames of the shared videos (``shared/media``): the 240x240
+For every face in the shared photos and in frames of the shared videos (``shared/media``; of evenly spread
+frames, those with the most open mouths): the 240x240
 crop of ``data.prepare``, drawn twice, left the MediaPipe lips (``--lip_source=mediapipe``), right dlib's
 (``--lip_source=dlib``): upper lip mask red, lower lip mask blue, the four contours in yellow (outer) and
 green (inner). Each picture is scaled 2x; the file name says the source and frame; ``index.txt`` lists the
@@ -57,8 +58,24 @@ def overlay(image: np.ndarray, face, min_mesh_score: float) -> tuple[np.ndarray,
   return np.concatenate(panels, 1), score
 
 
-def shared_inputs(frames_per_video: int):
-  """(name, RGB image) of the shared photos and of evenly spread frames of the shared videos."""
+def mouth_opening(landmarks: np.ndarray) -> float:
+  """Inner-lip gap (iBUG points 62 -> 66) over the inter-ocular distance (36 -> 45)."""
+  return float(np.linalg.norm(landmarks[66] - landmarks[62]) / np.linalg.norm(landmarks[45] - landmarks[36]))
+
+
+def open_mouth_frames(images: dict[int, np.ndarray], count: int, analyzer) -> list[int]:
+  """The ``count`` frames whose largest face opens its mouth the most (sorted by frame index)."""
+  opening = {}
+  for i, img in images.items():
+    faces = analyzer.detect(img)
+    if faces:
+      opening[i] = mouth_opening(faces[0].landmarks)
+  return sorted(sorted(opening, key=lambda i: -opening[i])[:count])
+
+
+def shared_inputs(frames_per_video: int, analyzer, candidates: int = 3):
+  """(name, RGB image) of the shared photos and of frames of the shared videos: of ``candidates`` x
+  ``frames_per_video`` evenly spread frames, those with the most open mouths."""
   from common import paths  # pylint: disable=g-import-not-at-top
   from data import media  # pylint: disable=g-import-not-at-top
   root = paths.shared_path('media')
@@ -68,9 +85,11 @@ def shared_inputs(frames_per_video: int):
   for p in sorted((root / 'video').iterdir()):
     if media.is_video(p.name):
       src = media.FrameSource(p)
-      idx = np.linspace(0, src.num_frames - 1, frames_per_video + 2)[1:-1].round().astype(int)
-      for i, img in sorted(src.read(idx.tolist()).items()):
-        yield f'{p.stem}_frame{i:05d}', img
+      n = frames_per_video * candidates
+      idx = np.unique(np.linspace(0, src.num_frames - 1, n + 2)[1:-1].round().astype(int))
+      images = src.read(idx.tolist())
+      for i in open_mouth_frames(images, frames_per_video, analyzer):
+        yield f'{p.stem}_frame{i:05d}', images[i]
 
 
 def write_overlays(output: str | pathlib.Path, frames_per_video: int = 6, min_face_size: int = 60,
@@ -83,7 +102,8 @@ def write_overlays(output: str | pathlib.Path, frames_per_video: int = 6, min_fa
   out.mkdir(parents=True, exist_ok=True)
   analyzer = face_lib.FaceAnalyzer(min_face_size=min_face_size)
   written, index = [], []
-  for name, image in tqdm(list(shared_inputs(frames_per_video)), desc='lip overlays', unit='image'):
+  inputs = list(shared_inputs(frames_per_video, analyzer))
+  for name, image in tqdm(inputs, desc='lip overlays', unit='image'):
     for k, face in enumerate(f for f in analyzer.detect(image) if f.size >= min_face_size):
       picture, score = overlay(image, face, min_mesh_score)
       path = out / f'{name}_face{k}.png'
@@ -109,7 +129,8 @@ def main(argv: Sequence[str]) -> None:
 def _define_flags() -> None:
   """The command line's flags (defined only when run as a program: importing the module defines none)."""
   flags.DEFINE_string('output', None, 'Folder for the PNG pictures.')
-  flags.DEFINE_integer('frames_per_video', 6, 'Frames taken from each shared video (spread evenly).')
+  flags.DEFINE_integer('frames_per_video', 6, 'Frames taken from each shared video: the most open mouths '
+                       'among 3x as many evenly spread frames.')
   flags.DEFINE_integer('min_face_size', 60, 'Smaller faces are skipped.')
   flags.DEFINE_float('min_mesh_score', 0.5, 'Faces with a lower face-mesh score fall back to dlib lips.')
 

@@ -158,3 +158,11 @@ def test_records_written_before_lip_source_existed_still_parse():
   frame.lip_source = ''
   (syn,) = schema.parse_sample(schema.serialize_sample(schema.Sample([frame], 'synthetic', 'a', 'a'))).frames
   assert syn.lip_source == 'render'
+
+
+def test_overlays_rank_frames_by_mouth_opening():
+  from data import lip_overlays  # pylint: disable=g-import-not-at-top
+  from tests.data.conftest import fake_landmarks  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  closed, open_ = fake_landmarks(rng, opening=0.0), fake_landmarks(rng, opening=0.25)
+  assert lip_overlays.mouth_opening(open_) > lip_overlays.mouth_opening(closed) + 0.1
