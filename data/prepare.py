@@ -7,15 +7,28 @@ r"""Preprocesses VoxCeleb / EmotioNet / any folder of images and videos into TFR
 
 Per item (``data.preprocess``): decode (PyAV / Pillow), dlib detection on a downscaled copy, 68 landmarks,
 square crop with a margin, faces under ``--min_face_size`` dropped, 240x240 resize, lip masks and lip
-contours; records follow ``data.schema``. VoxCeleb clips give ``--num_frames`` frames spread over the clip
-(one person); EmotioNet gives only neutral images; folder takes every image and video.
+contours (``--lip_source``: the MediaPipe face mesh by default, dlib's 68 points for faces it rejects or on
+request); records follow ``data.schema``. VoxCeleb clips give ``--num_frames`` distinct frames spread over
+the clip (one person); EmotioNet gives only neutral images; folder takes every image and video.
 
 Runs as an Apache Beam pipeline: DirectRunner with one process per core by default; any runner through the
 usual Beam pipeline options after ``--`` (e.g. ``-- --runner=FlinkRunner ...``; workers need this repository
 installed, e.g. ``--setup_file``, and ``--output`` must be a folder every worker can write). Items go to
-shard ``crc32(source) % num_shards`` (deterministic); a shard whose ``.json`` stats file exists is finished
-and skipped on the next run (resumable); output files are written to a temporary name and renamed. The run
-ends with a report (records written; files and frames dropped by reason), also written to ``report.json``.
+shard ``crc32(source) % num_shards`` (deterministic; records sorted by source and serialized
+deterministically, so a shard's bytes depend only on its inputs); output files are written to a temporary
+name and renamed.
+
+Resuming: ``manifest.json`` records the kind, ``--input``, the settings and the schema version; a run with
+other ones stops and names what differs (``--restart`` deletes the shards and starts again). Each shard's
+``.json`` stats record a digest of its items (sources, file sizes): a finished shard is reused when its
+items are unchanged and redone when files were added, removed or resized. Two runs on one output folder
+exclude each other: each holds an ``flock`` on ``.lock`` (released when the process ends, even if killed);
+the second stops at once.
+
+Output: the progress bar, then a report (records written; files and frames dropped by reason; lip sources;
+hints naming the flag that keeps the files when every file of a kind was dropped for one reason), also
+written to ``report.json``. Beam, absl and worker-process logs go to ``prepare.log`` (``--nolog_to_file``:
+to the terminal).
 """
 
 from __future__ import annotations
