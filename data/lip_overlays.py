@@ -93,11 +93,13 @@ def shared_inputs(frames_per_video: int, analyzer, candidates: int = 3):
 
 
 def write_overlays(output: str | pathlib.Path, frames_per_video: int = 6, min_face_size: int = 60,
-                   min_mesh_score: float = 0.5) -> list[pathlib.Path]:
+                   min_mesh_score: float | None = None) -> list[pathlib.Path]:
   """Writes one PNG per face of the shared media and ``index.txt``; returns the PNG paths."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   from data import face as face_lib  # pylint: disable=g-import-not-at-top
+  from data import face_mesh  # pylint: disable=g-import-not-at-top
+  min_mesh_score = face_mesh.DEFAULT_MIN_SCORE if min_mesh_score is None else min_mesh_score
   out = pathlib.Path(output)
   out.mkdir(parents=True, exist_ok=True)
   analyzer = face_lib.FaceAnalyzer(min_face_size=min_face_size)
@@ -132,7 +134,9 @@ def _define_flags() -> None:
   flags.DEFINE_integer('frames_per_video', 6, 'Frames taken from each shared video: the most open mouths '
                        'among 3x as many evenly spread frames.')
   flags.DEFINE_integer('min_face_size', 60, 'Smaller faces are skipped.')
-  flags.DEFINE_float('min_mesh_score', 0.5, 'Faces with a lower face-mesh score fall back to dlib lips.')
+  from data import face_mesh  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_float('min_mesh_score', face_mesh.DEFAULT_MIN_SCORE,
+                     'Faces with a lower face-mesh score fall back to dlib lips.')
 
 
 if __name__ == '__main__':

@@ -11,8 +11,9 @@ other matching candidates; a source frame is used at most once (a one-frame vide
 clips with fewer than ``min_frames`` usable frames are dropped.
 
 Lips (``Config.lip_source``): 'mediapipe' (default) fits the MediaPipe face mesh (``data.face_mesh``) to
-every kept face and draws the lip mask and the four lip contours from its 44 lip points; a face whose mesh
-score is under ``min_mesh_score`` gets the dlib lips instead (counted as the note ``lips/dlib_fallback``).
+every kept face and draws the lip mask and the four lip contours (11 points each) from its 40 lip points;
+a face whose mesh score is under ``min_mesh_score`` gets the dlib lips instead (counted as the note
+``lips/dlib_fallback``).
 'dlib' draws them from the 68 landmarks. Every frame records its ``lip_source``; dlib always gives the face
 box and the 68 landmarks.
 """
