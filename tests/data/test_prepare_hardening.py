@@ -176,3 +176,16 @@ def test_lip_quality_scores_the_source_that_drew_the_truth_perfectly(shared):
   assert row['dlib'] == {'used': 'dlib', 'upper': 1.0, 'lower': 1.0}
   assert row['mediapipe']['used'] == 'mediapipe' and 0.2 < row['mediapipe']['lower'] < 1.0
   assert lip_quality.iou(np.zeros((3, 3), bool), np.zeros((3, 3), bool)) == 1.0
+
+
+def test_faces_the_mesh_rejects_get_dlib_lips_counted_in_the_report(small_input, tmp_path):
+  strict = preprocess.Config(num_frames=4, min_face_size=100, candidates_per_segment=2, min_mesh_score=1.01)
+  report = _run(small_input, tmp_path / 'out', strict)
+  assert report['records'] == 1 and report['lip_sources'] == {'dlib_fallback': 1}
+  assert 'dlib_fallback 1' in prepare.format_report(report)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  (rec,) = [r for f in sorted((tmp_path / 'out').glob('*.tfrecord'))
+            for r in tf.data.TFRecordDataset(str(f)).as_numpy_iterator()]
+  (frame,) = schema.parse_sample(rec).frames
+  assert frame.lip_source == 'dlib'
+  np.testing.assert_array_equal(frame.lip_mask, lips.lip_label_map(frame.landmarks))
