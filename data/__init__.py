@@ -6,7 +6,9 @@ Modules:
 * ``media``: image / video / frame-folder decoding with bad input as counted ``Drop`` reasons.
 * ``face``: dlib detection, 68 landmarks, identity descriptors, crops (the 68-point model is trained on
   iBUG 300-W: non-commercial use only).
-* ``lips``: lip masks, lip contours and their distance transforms.
+* ``lips``: lip masks, lip contours and their distance transforms (from dlib's 68 points or the face mesh).
+* ``face_mesh``: MediaPipe's 468-point face mesh (LiteRT) on a dlib face, the default lip source;
+  ``lip_quality`` (IoU against synthetic truth) and ``lip_overlays`` (pictures) compare it with dlib's.
 * ``preprocess``: one work item -> records + drop counts (plain functions).
 * ``prepare``: ``python -m data.prepare``, the Apache Beam preprocessing pipeline.
 * ``pipeline``: tf.data readers (multi-frame samples, 3:1 mixing, deterministic mode).
