@@ -39,6 +39,11 @@ def run_in_subprocess(code: str, timeout: float = 120) -> subprocess.CompletedPr
                         capture_output=True, text=True, timeout=timeout)
 
 
+def _assert_same(a: tf_ops.RasterOutput, b: tf_ops.RasterOutput) -> None:
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
 # --- wrong ranks, shapes and dtypes --------------------------------------------------------------------
 
 @pytest.mark.parametrize('shape', [[], [4], [1, 1, 6, 4], [6, 3], [2, 6, 5], [1, 6, 0]])
@@ -53,13 +58,76 @@ def test_triangles_of_wrong_rank_or_shape_raise_invalid_argument(shape: list[int
     tf_ops.rasterize(VERTICES, tf.zeros(shape, tf.int32), (4, 4))
 
 
-@pytest.mark.parametrize('dtype', [tf.int64, tf.int16, tf.float32, tf.float64])
-def test_non_int32_triangles_raise_invalid_argument(dtype: tf.DType) -> None:
-  with pytest.raises(InvalidArgumentError, match='int32'):
+@pytest.mark.parametrize('dtype', [tf.int16, tf.uint8, tf.uint32, tf.float32, tf.float64])
+def test_index_dtypes_other_than_int32_and_int64_raise_invalid_argument(dtype: tf.DType) -> None:
+  out = tf_ops.rasterize(VERTICES, TRIANGLES, (4, 4))
+  attrs = np.ones([6, 1], np.float32)
+  with pytest.raises(InvalidArgumentError, match='int32 or int64'):
     tf_ops.rasterize(VERTICES, tf.cast(TRIANGLES, dtype), (4, 4))
-  with pytest.raises(InvalidArgumentError, match='int32'):
-    tf_ops.interpolate(np.ones([6, 1], np.float32), tf.zeros([4, 4], tf.int32), tf.zeros([4, 4, 3]),
-                       tf.cast(TRIANGLES, dtype))
+  with pytest.raises(InvalidArgumentError, match='int32 or int64'):
+    tf_ops.interpolate(attrs, out.triangle_ids, out.barycentrics, tf.cast(TRIANGLES, dtype))
+  with pytest.raises(InvalidArgumentError, match='int32 or int64'):
+    tf_ops.interpolate(attrs, tf.cast(out.triangle_ids, dtype), out.barycentrics, TRIANGLES)
+
+
+def test_int64_indices_give_the_same_result_as_int32() -> None:
+  ref = tf_ops.rasterize(VERTICES, TRIANGLES, (8, 8))
+  wide = tf_ops.rasterize(VERTICES, TRIANGLES.astype(np.int64), (8, 8))
+  _assert_same(ref, wide)
+  assert (ref.triangle_ids.numpy() >= 0).sum() > 4
+  attrs = np.arange(12, dtype=np.float32).reshape(6, 2)
+  expected = tf_ops.interpolate(attrs, ref.triangle_ids, ref.barycentrics, TRIANGLES).numpy()
+  got = tf_ops.interpolate(attrs, tf.cast(ref.triangle_ids, tf.int64), ref.barycentrics,
+                           TRIANGLES.astype(np.int64)).numpy()
+  np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize('value', [2**32 + 2, 2**32, 2**31, -2**32, -2**31 - 1])
+def test_int64_indices_outside_int32_raise_instead_of_wrapping(value: int) -> None:
+  # Narrowed to int32 these would wrap to small valid indices (2**32 + 2 -> 2): the op checks first.
+  tris = TRIANGLES.astype(np.int64)
+  tris[0, 2] = value
+  ops = _loader.ops()
+  for call in (lambda: tf_ops.rasterize(VERTICES, tris, (4, 4)),
+               lambda: tf_ops.rasterize(VERTICES, tris.tolist(), (4, 4)),
+               lambda: ops.rasterize_triangles(VERTICES[None], tris, image_height=4, image_width=4),
+               lambda: ops.rasterize_triangles(VERTICES[None], tris.tolist(), image_height=4,
+                                               image_width=4)):
+    with pytest.raises(InvalidArgumentError, match='outside'):
+      call()
+  out = tf_ops.rasterize(VERTICES, TRIANGLES, (4, 4))
+  ids = out.triangle_ids.numpy().astype(np.int64)
+  ids[0, 0] = value
+  with pytest.raises(InvalidArgumentError, match='outside'):
+    tf_ops.interpolate(np.ones([6, 2], np.float32), ids, out.barycentrics, TRIANGLES)
+  with pytest.raises(InvalidArgumentError, match='outside'):
+    tf_ops.interpolate(np.ones([6, 2], np.float32), out.triangle_ids, out.barycentrics, tris)
+
+
+@pytest.mark.parametrize('ids', [[[0.0]], [[0.5]], np.zeros([1, 1], np.float32), np.zeros([1, 1])])
+def test_float_triangle_ids_raise_instead_of_truncating(ids) -> None:
+  with pytest.raises(InvalidArgumentError, match='int32 or int64'):
+    tf_ops.interpolate(np.ones([6, 2], np.float32), ids, np.full([1, 1, 3], 1 / 3, np.float32),
+                       TRIANGLES)
+
+
+@pytest.mark.parametrize('argument', ['attributes', 'barycentrics'])
+@pytest.mark.parametrize('dtype', [np.float64, np.float16, np.int32])
+def test_interpolate_float_inputs_of_other_dtypes_raise_like_rasterize(argument: str, dtype) -> None:
+  out = tf_ops.rasterize(VERTICES, TRIANGLES, (4, 4))
+  args = {'attributes': np.ones([6, 2], np.float32), 'barycentrics': out.barycentrics.numpy()}
+  for convert in (np.asarray, tf.constant):  # numpy arrays and tensors alike
+    bad = dict(args, **{argument: convert(args[argument].astype(dtype))})
+    with pytest.raises(InvalidArgumentError, match='float32'):
+      tf_ops.interpolate(bad['attributes'], out.triangle_ids, bad['barycentrics'], TRIANGLES)
+
+
+def test_python_lists_are_accepted_for_every_input() -> None:
+  out = tf_ops.rasterize(VERTICES.tolist(), TRIANGLES.tolist(), [8, 8])
+  _assert_same(out, tf_ops.rasterize(VERTICES, TRIANGLES, (8, 8)))
+  colors = tf_ops.interpolate([[1.0]] * 6, out.triangle_ids.numpy().tolist(),
+                              out.barycentrics.numpy().tolist(), TRIANGLES.tolist())
+  np.testing.assert_allclose(colors.numpy()[..., 0], (out.triangle_ids.numpy() >= 0), atol=1e-6)
 
 
 @pytest.mark.parametrize('dtype', [tf.float64, tf.float16, tf.bfloat16, tf.int32])
@@ -68,17 +136,59 @@ def test_non_float32_vertices_raise_invalid_argument(dtype: tf.DType) -> None:
     tf_ops.rasterize(tf.cast(VERTICES, dtype), TRIANGLES, (4, 4))
 
 
-def test_static_rank_errors_in_tf_function_raise_value_error_at_trace() -> None:
-  # In a graph, TF's shape inference rejects a static rank error while tracing, with ValueError
-  # (the kernel's InvalidArgumentError is for shapes only known when the graph runs).
+def test_static_rank_errors_in_tf_function_raise_invalid_argument_at_trace() -> None:
+  # The Python API checks static ranks itself: the same error type as eagerly (not TF's ValueError).
   fn = tf.function(lambda v: tf_ops.rasterize(v, TRIANGLES, (4, 4)))
-  with pytest.raises(ValueError, match='rank'):
+  with pytest.raises(InvalidArgumentError, match='rank|shape'):
     fn(tf.zeros([4]))
   # Unknown static shape: the kernel check fires when the graph runs.
   dynamic = tf.function(lambda v: tf_ops.rasterize(v, TRIANGLES, (4, 4)),
                         input_signature=[tf.TensorSpec(None, tf.float32)])
   with pytest.raises(InvalidArgumentError):
     dynamic(tf.zeros([1, 6, 3]))
+  with pytest.raises(InvalidArgumentError):
+    dynamic(tf.zeros([6]))
+
+
+# --- graph mode with unknown shapes behaves like eager -------------------------------------------------
+
+UNKNOWN = tf.TensorSpec(None, tf.float32)
+
+
+def test_unknown_rank_graph_accepts_unbatched_and_batched_vertices_like_eager() -> None:
+  fn = tf.function(lambda v: tf_ops.rasterize(v, TRIANGLES, (8, 8)), input_signature=[UNKNOWN])
+  for vertices in (VERTICES, VERTICES[None].repeat(2, 0)):
+    graph, eager = fn(tf.constant(vertices)), tf_ops.rasterize(vertices, TRIANGLES, (8, 8))
+    assert graph.triangle_ids.shape == eager.triangle_ids.shape
+    _assert_same(graph, eager)
+
+
+def test_unknown_rank_graph_interpolates_unbatched_ids_and_shared_attributes_like_eager() -> None:
+  out = tf_ops.rasterize(VERTICES, TRIANGLES, (8, 8))
+  attrs = np.arange(12, dtype=np.float32).reshape(6, 2)
+  fn = tf.function(lambda a, i, b: tf_ops.interpolate(a, i, b, TRIANGLES),
+                   input_signature=[UNKNOWN, tf.TensorSpec(None, tf.int32), UNKNOWN])
+  for ids, bary, a in [(out.triangle_ids, out.barycentrics, attrs),
+                       (out.triangle_ids[None], out.barycentrics[None], attrs),
+                       (out.triangle_ids[None], out.barycentrics[None], attrs[None])]:
+    eager = tf_ops.interpolate(a, ids, bary, TRIANGLES).numpy()
+    graph = fn(a, ids, bary).numpy()
+    assert graph.shape == eager.shape
+    np.testing.assert_array_equal(graph, eager)
+
+
+def test_unknown_rank_graph_gradient_matches_eager() -> None:
+  def loss(v):
+    return tf.reduce_sum(tf_ops.rasterize(v, TRIANGLES, (8, 8)).barycentrics * [0.3, -1.0, 2.0])
+  def grad(v):
+    with tf.GradientTape() as tape:
+      tape.watch(v)
+      value = loss(v)
+    return tape.gradient(value, v)
+  v = tf.constant(VERTICES)
+  expected = grad(v).numpy()
+  assert np.abs(expected).sum() > 0
+  np.testing.assert_array_equal(tf.function(grad, input_signature=[UNKNOWN])(v).numpy(), expected)
 
 
 # --- out-of-range indices ------------------------------------------------------------------------------
@@ -104,11 +214,6 @@ def test_out_of_range_indices_in_graph_raise_when_run() -> None:
 
 def _render(vertices: np.ndarray, tris: np.ndarray = TRIANGLES) -> tf_ops.RasterOutput:
   return tf_ops.rasterize(vertices, tris, (16, 16))
-
-
-def _assert_same(a: tf_ops.RasterOutput, b: tf_ops.RasterOutput) -> None:
-  for x, y in zip(a, b):
-    np.testing.assert_array_equal(x.numpy(), y.numpy())
 
 
 @pytest.mark.parametrize('value', [np.nan, np.inf, -np.inf])
@@ -231,6 +336,20 @@ def test_bad_image_size_raises_invalid_argument(size: tuple[int, int]) -> None:
     tf_ops.rasterize(VERTICES, TRIANGLES, size)
 
 
+@pytest.mark.parametrize('size', [(np.nan, 4), (4, np.inf), (-np.inf, 4), None, 4, (4,), (4, 4, 4), '44',
+                                  (2.5, 4), (True, 4), (4, None), ('4', '4'), (4, 1e300)])
+def test_malformed_image_size_raises_invalid_argument(size) -> None:
+  # One error type for every bad argument (not ValueError, OverflowError or TypeError).
+  with pytest.raises(InvalidArgumentError, match='image_size'):
+    tf_ops.rasterize(VERTICES, TRIANGLES, size)
+
+
+def test_integral_image_size_of_any_numeric_type_is_accepted() -> None:
+  ref = tf_ops.rasterize(VERTICES, TRIANGLES, (6, 5))
+  for size in [(6.0, 5.0), np.array([6, 5]), (np.int64(6), np.uint8(5)), [6, 5]]:
+    _assert_same(tf_ops.rasterize(VERTICES, TRIANGLES, size), ref)
+
+
 def test_largest_image_side_is_accepted() -> None:
   for size in [(1, MAX), (MAX, 1)]:
     out = tf_ops.rasterize(VERTICES, TRIANGLES, size)
@@ -320,6 +439,58 @@ def test_raw_gradient_ops_reject_bad_ids_and_shapes() -> None:
     ops.interpolate_attributes_grad(attrs, ids, bary, TRIANGLES, np.ones([2, 6, 5, 2], np.float32))
   with pytest.raises(InvalidArgumentError):
     ops.interpolate_attributes_grad(attrs, bad_ids, bary, TRIANGLES, np.ones([2, 6, 5, 3], np.float32))
+
+
+# --- sizes near 2**31 and running out of memory (in a subprocess: a regression would crash) ----------
+
+def test_sizes_beyond_int32_raise_and_empty_sizes_near_it_work() -> None:
+  # Interpolating [1, 0, 2**31] attributes once narrowed the channel count to a negative int32 and
+  # crashed in memset. Every size is checked before it is narrowed; zero-element tensors whose other
+  # sides are near 2**31 are valid and give empty outputs.
+  result = run_in_subprocess('''
+    import numpy as np, tensorflow as tf, tf_ops
+    no_triangles = np.zeros([0, 3], np.int32)
+    def raises(fn):
+      try:
+        fn()
+      except tf.errors.InvalidArgumentError:
+        return True
+      return False
+    assert raises(lambda: tf_ops.interpolate(tf.zeros([1, 0, 2**31]), [[[-1]]], tf.zeros([1, 1, 1, 3]),
+                                             no_triangles))
+    assert raises(lambda: tf_ops.interpolate(tf.zeros([1, 0, 2**33]), [[[-1]]], tf.zeros([1, 1, 1, 3]),
+                                             no_triangles))
+    assert raises(lambda: tf_ops.rasterize(tf.zeros([2**31, 0, 4]), no_triangles, (2, 2)))
+    assert raises(lambda: tf_ops.rasterize(tf.zeros([0, 2**30 + 1, 4]), no_triangles, (2, 2)))
+    out = tf_ops.interpolate(tf.zeros([1, 0, 2**31 - 1]), tf.zeros([1, 0, 2**31], tf.int32),
+                             tf.zeros([1, 0, 2**31, 3]), no_triangles)
+    assert out.shape == (1, 0, 2**31, 2**31 - 1), out.shape
+    out = tf_ops.rasterize(tf.zeros([0, 2**30, 4]), no_triangles, (1, 1))
+    assert out.triangle_ids.shape == (0, 1, 1), out.triangle_ids.shape
+    print('sizes ok')
+  ''')
+  assert result.returncode == 0 and 'sizes ok' in result.stdout, result.stderr[-3000:]
+
+
+def test_kernel_out_of_memory_raises_resource_exhausted_instead_of_aborting() -> None:
+  # Under an address-space limit that fits the outputs but not the kernel's per-pixel scratch, the
+  # kernel's std::bad_alloc once escaped a worker thread and aborted the process.
+  result = run_in_subprocess('''
+    import resource, numpy as np, tensorflow as tf, tf_ops
+    clip = np.array([[-1, -1, 0, 1], [3, -1, 0, 1], [-1, 3, 0, 1]], np.float32)
+    tf_ops.rasterize(clip, [[0, 1, 2]], (4, 4))  # load the op, start the thread pools
+    status = open('/proc/self/status').read().split('VmSize:')[1]
+    side = 8192
+    limit = int(status.split()[0]) * 1024 + side * side * 20 + 256 * 2**20  # outputs: 20 bytes/pixel
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+      tf_ops.rasterize(clip, [[0, 1, 2]], (side, side))
+      print('no error')
+    except tf.errors.ResourceExhaustedError as e:
+      print('resource exhausted:', e.message)
+  ''')
+  assert result.returncode == 0, f'died ({result.returncode}): {result.stderr[-3000:]}'
+  assert 'resource exhausted:' in result.stdout, result.stdout + result.stderr[-2000:]
 
 
 # --- randomized fuzzing --------------------------------------------------------------------------------
