@@ -547,10 +547,14 @@ def _fuzz_triangles(rng: np.random.Generator, num_vertices: int) -> np.ndarray:
   if rng.random() < 0.2 and len(shape) == 2 and shape[1] == 3 and count:  # degenerate: repeated index
     tris[:, 1] = tris[:, 0]
   dtype_roll = rng.random()
-  if dtype_roll < 0.05:
+  if dtype_roll < 0.1:  # int64, sometimes holding values that int32 would wrap into valid ones
+    if rng.random() < 0.5 and tris.size:
+      tris.flat[rng.integers(0, tris.size)] = rng.choice([2**32, 2**32 + 1, 2**31, -2**32, 2**40])
     return tris.astype(np.int64)
-  if dtype_roll < 0.08:
-    return tris.astype(np.float32)
+  if dtype_roll < 0.13:
+    return tris.astype(np.float32) + np.float32(rng.choice([0.0, 0.5]))
+  if dtype_roll < 0.15:
+    return tris.astype(rng.choice([np.uint8, np.int16, np.uint32]))
   return tris.astype(np.int32)
 
 
@@ -597,10 +601,41 @@ def _random_shape(rng: np.random.Generator, max_rank: int) -> tuple[int, ...]:
   return tuple(int(d) for d in rng.integers(0, 5, rng.integers(0, max_rank + 1)))
 
 
+def _fuzz_ids(rng: np.random.Generator, shape: tuple[int, ...], num_tris: int) -> np.ndarray:
+  """Triangle ids in [-2, T] (so some are invalid), mostly int32; int64 with wrapping values, floats."""
+  ids = rng.integers(-2, max(num_tris, 1) + 1, size=shape)
+  roll = rng.random()
+  if roll < 0.1:
+    if ids.size and rng.random() < 0.5:
+      ids.flat[rng.integers(0, ids.size)] = rng.choice([2**32, 2**32 - 1, -2**32 - 1])
+    return ids.astype(np.int64)
+  if roll < 0.13:
+    return ids.astype(np.float32)
+  return ids.astype(np.int32)
+
+
+def _huge_empty_shapes(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+  """Interpolate shapes with one side near 2**31 and no elements: (ids shape, attributes shape, C)."""
+  near = int(rng.choice([2**31 - 1, 2**31, 2**31 + 1, 2**32, 2**33]))
+  channels = near if rng.random() < 0.5 else int(rng.integers(0, 4))
+  ids_shape = (1, 0, near) if rng.random() < 0.5 else (0, 2, 2)
+  return ids_shape, (ids_shape[0], 0, channels), channels
+
+
+def _call(mode: str, fn, *arrays):
+  """fn(*arrays) eagerly on the numpy arrays (mode 'eager'), or (mode 'graph') inside a tf.function
+  whose input signature has unknown shapes: ranks are then decided when the graph runs."""
+  if mode == 'graph':
+    specs = [tf.TensorSpec(None, tf.as_dtype(a.dtype)) for a in arrays]
+    return tf.function(fn, input_signature=specs)(*[tf.constant(a) for a in arrays])
+  return fn(*arrays)
+
+
 def _fuzz_one(rng: np.random.Generator) -> tuple[str, str | None]:
   """Runs one random call; returns (outcome, failure description or None).
 
   All inputs are built before the op runs, so that an exception can only come from the API.
+  Outcomes: 'ok' / 'graph_ok' (a result, checked), 'invalid_argument' / 'graph_invalid_argument'.
   """
   vertices = _fuzz_vertices(rng)
   num_vertices = vertices.shape[-2] if vertices.ndim >= 2 else 0
@@ -614,43 +649,53 @@ def _fuzz_one(rng: np.random.Generator) -> tuple[str, str | None]:
   if kind == 'interpolate':
     real_raster = rng.random() < 0.6 and vertices.dtype == np.float32 and tris.dtype == np.int32
     shape = (int(rng.integers(0, 3)), *sides) if rng.random() < 0.8 else _random_shape(rng, 4)
-    ids = rng.integers(-2, max(num_tris, 1) + 1, size=shape).astype(np.int32)
+    ids = _fuzz_ids(rng, shape, num_tris)
     bary = _fuzz_values(rng, (*shape, 3) if rng.random() < 0.8 else _random_shape(rng, 4))
     channels = int(rng.integers(0, 5))
     batch = shape[0] if len(shape) == 3 and rng.random() < 0.8 else int(rng.integers(0, 3))
     attr_shape = (batch, num_vertices, channels) if rng.random() < 0.5 else (num_vertices, channels)
+    if rng.random() < 0.05:  # sizes near 2**31 without elements: checked before any narrowing
+      real_raster = False
+      shape, attr_shape, channels = _huge_empty_shapes(rng)
+      ids = np.full(shape, -1, np.int32)
+      bary = np.zeros((*shape, 3), np.float32)
     attrs = rng.uniform(-10, 10, size=attr_shape).astype(np.float32)
   elif kind == 'raw_grad':
     batch = vertices.shape[0] if vertices.ndim == 3 else 1
     shape = (batch, *sides) if rng.random() < 0.8 else _random_shape(rng, 3)
-    ids = rng.integers(-2, max(num_tris, 1) + 1, size=shape).astype(np.int32)
+    ids = _fuzz_ids(rng, shape, num_tris)
     bary = _fuzz_values(rng, (*shape, 3) if rng.random() < 0.8 else (1, 2, 3))
     grad_bary = _fuzz_values(rng, (*shape, 3) if rng.random() < 0.8 else (1, 2, 3))
+  mode = 'graph' if kind != 'raw_grad' and rng.random() < 0.125 else 'eager'
   try:
     if kind == 'rasterize':
-      out = tf_ops.rasterize(vertices, tris, size)
-      return 'ok', _check_raster(out, vertices, tris, size)
+      out = _call(mode, lambda v, t: tf_ops.rasterize(v, t, size), vertices, tris)
+      return _outcome('ok', mode), _check_raster(out, vertices, tris, size)
     if kind == 'gradient':
-      v = tf.constant(vertices)
-      with tf.GradientTape() as tape:
-        tape.watch(v)
-        out = tf_ops.rasterize(v, tris, size)
-        loss = tf.reduce_sum(out.barycentrics * upstream)
-      grad = tape.gradient(loss, v)
+      def forward_backward(v, t):
+        v = tf.convert_to_tensor(v)
+        with tf.GradientTape() as tape:
+          tape.watch(v)
+          out = tf_ops.rasterize(v, t, size)
+          loss = tf.reduce_sum(out.barycentrics * upstream)
+        return out, tape.gradient(loss, v)
+      (out, grad) = _call(mode, forward_backward, vertices, tris)
       problem = _check_raster(out, vertices, tris, size)
       if problem is None and (grad.shape != vertices.shape or np.any(grad.numpy()[..., 2] != 0)):
         problem = f'gradient shape {grad.shape} or non-zero z gradient'
-      return 'ok', problem
+      return _outcome('ok', mode), problem
     if kind == 'interpolate':
       if real_raster:  # ids/barycentrics from a real rasterization (which may itself raise)
         out = tf_ops.rasterize(vertices, tris, size)
         ids, bary = out.triangle_ids.numpy(), out.barycentrics.numpy()
-      a, b = tf.constant(attrs), tf.constant(bary)
-      with tf.GradientTape() as tape:
-        tape.watch([a, b])
-        result = tf_ops.interpolate(a, ids, b, tris)
-        loss = tf.reduce_sum(result)
-      grads = tape.gradient(loss, [a, b])
+      def interpolate_and_grad(a, i, b, t):
+        a, b = tf.convert_to_tensor(a), tf.convert_to_tensor(b)
+        with tf.GradientTape() as tape:
+          tape.watch([a, b])
+          result = tf_ops.interpolate(a, i, b, t)
+          loss = tf.reduce_sum(result)
+        return result, tape.gradient(loss, [a, b])
+      (result, grads) = _call(mode, interpolate_and_grad, attrs, ids, bary, tris)
       res = result.numpy()
       if res.shape != (*ids.shape, attrs.shape[-1]):
         return 'ok', f'interpolate shape {res.shape} for ids {ids.shape} and attributes {attrs.shape}'
@@ -658,23 +703,28 @@ def _fuzz_one(rng: np.random.Generator) -> tuple[str, str | None]:
         return 'ok', 'interpolate: background pixel not 0'
       if np.all(np.abs(bary) < 1e30) and not np.all(np.isfinite(res)):  # |bary| < 1e30 excludes NaN
         return 'ok', 'interpolate: non-finite output for finite inputs'
-      if grads[0].shape != a.shape or grads[1].shape != b.shape:
+      if grads[0].shape != attrs.shape or grads[1].shape != bary.shape:
         return 'ok', 'interpolate gradient shapes'
-      return 'ok', None
+      return _outcome('ok', mode), None
     grad = _raw_raster_grad(vertices, tris, ids, bary, grad_bary, *size)
     if grad.shape != vertices.shape:
       return 'ok', f'raw gradient shape {grad.shape} for vertices {vertices.shape}'
     return 'ok', None
   except tf.errors.InvalidArgumentError:
-    return 'invalid_argument', None
+    return _outcome('invalid_argument', mode), None
   except Exception as e:  # pylint: disable=broad-except
-    return 'other_error', f'{kind}: {type(e).__name__}: {str(e)[:300]}'
+    return 'other_error', f'{kind} ({mode}): {type(e).__name__}: {str(e)[:300]}'
+
+
+def _outcome(result: str, mode: str) -> str:
+  return f'graph_{result}' if mode == 'graph' else result
 
 
 def _fuzz_main(seed: int, count: int) -> None:
   np.seterr(all='ignore')  # Inputs are meant to overflow.
+  tf.get_logger().setLevel('ERROR')  # Retracing warnings: every graph-mode case is a new tf.function.
   rng = np.random.default_rng(seed)
-  counts = {'ok': 0, 'invalid_argument': 0, 'other_error': 0}
+  counts = {'ok': 0, 'invalid_argument': 0, 'graph_ok': 0, 'graph_invalid_argument': 0, 'other_error': 0}
   failures = []
   for i in range(count):
     state = rng.bit_generator.state
@@ -691,7 +741,7 @@ def test_fuzz_malformed_inputs_raise_invalid_argument_or_give_valid_output() -> 
   result = run_in_subprocess(f'''
     from tests.tf_ops.test_rasterize_bad_input import _fuzz_main
     _fuzz_main(seed=20240501, count={FUZZ_CASES})
-  ''', timeout=240)
+  ''', timeout=360)
   elapsed = time.monotonic() - start
   # A non-zero exit (segfault, CHECK failure, abort) is a crash of the op on some input.
   assert result.returncode == 0, f'fuzz subprocess died ({result.returncode}):\n{result.stderr[-4000:]}'
@@ -701,6 +751,7 @@ def test_fuzz_malformed_inputs_raise_invalid_argument_or_give_valid_output() -> 
   assert report['num_failures'] == 0, json.dumps(report['failures'], indent=1)
   # The fuzzer exercises both paths substantially, or it tests nothing.
   assert counts['ok'] > FUZZ_CASES // 5 and counts['invalid_argument'] > FUZZ_CASES // 5, counts
+  assert counts['graph_ok'] > FUZZ_CASES // 50 and counts['graph_invalid_argument'] > FUZZ_CASES // 50, counts
   print(f'fuzz: {counts} in {elapsed:.1f}s')
 
 
