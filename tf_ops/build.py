@@ -94,7 +94,7 @@ def bazel_config() -> str:
           f'RASTERIZER_COPTS = {copts!r}\n').replace("'", '"')
 
 
-class _Toolchain:
+class Toolchain:
   """Compilers and, with CUDA, the compiled .cu objects and the flags that use them."""
 
   def __init__(self, cuda: str, tmp_dir: pathlib.Path):
@@ -123,7 +123,7 @@ def _link(cmd: list[str], tmp_output: pathlib.Path, output: pathlib.Path, verbos
 
 
 def build(cuda: str = 'auto', output: pathlib.Path = OUTPUT, verbose: bool = True,
-          toolchain: _Toolchain | None = None) -> pathlib.Path:
+          toolchain: Toolchain | None = None) -> pathlib.Path:
   """Compiles the TF op library; returns its path.
 
   Args:
@@ -133,7 +133,7 @@ def build(cuda: str = 'auto', output: pathlib.Path = OUTPUT, verbose: bool = Tru
     toolchain: reuse the CUDA objects of another build in the same run (internal).
   """
   with tempfile.TemporaryDirectory() as tmp:
-    tools = toolchain or _Toolchain(cuda, pathlib.Path(tmp))
+    tools = toolchain or Toolchain(cuda, pathlib.Path(tmp))
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     sources = [str(SOURCE_DIR / name) for name in OP_SOURCES + KERNEL_SOURCES]
     tmp_output = pathlib.Path(tmp) / output.name
@@ -151,7 +151,7 @@ def numpy_module_path(output_dir: pathlib.Path = PACKAGE_DIR) -> pathlib.Path:
 
 
 def build_numpy_module(cuda: str = 'auto', output: pathlib.Path | None = None, verbose: bool = True,
-                       toolchain: _Toolchain | None = None) -> pathlib.Path:
+                       toolchain: Toolchain | None = None) -> pathlib.Path:
   """Compiles the pybind11 module tf_ops._numpy_kernels (no TensorFlow needed); returns its path."""
   try:
     import pybind11  # pylint: disable=import-outside-toplevel
@@ -159,7 +159,7 @@ def build_numpy_module(cuda: str = 'auto', output: pathlib.Path | None = None, v
     raise RuntimeError('the numpy module needs pybind11 (pip install pybind11, see requirements.txt)') from e
   output = output or numpy_module_path()
   with tempfile.TemporaryDirectory() as tmp:
-    tools = toolchain or _Toolchain(cuda, pathlib.Path(tmp))
+    tools = toolchain or Toolchain(cuda, pathlib.Path(tmp))
     sources = [str(SOURCE_DIR / name) for name in NUMPY_MODULE_SOURCES + KERNEL_SOURCES]
     tmp_output = pathlib.Path(tmp) / output.name
     cmd = [tools.cxx, *CXX_FLAGS, '-shared', '-fvisibility=hidden', f'-I{pybind11.get_include()}',
@@ -174,7 +174,7 @@ def build_numpy_module(cuda: str = 'auto', output: pathlib.Path | None = None, v
 def build_all(cuda: str = 'auto', output_dir: pathlib.Path = PACKAGE_DIR, verbose: bool = True) -> None:
   """Both libraries, compiling the CUDA kernels once."""
   with tempfile.TemporaryDirectory() as tmp:
-    tools = _Toolchain(cuda, pathlib.Path(tmp))
+    tools = Toolchain(cuda, pathlib.Path(tmp))
     build(cuda, output_dir / OUTPUT.name, verbose, tools)
     build_numpy_module(cuda, numpy_module_path(output_dir), verbose, tools)
 
