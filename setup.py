@@ -60,7 +60,7 @@ class BuildRasterizerOp(build_ext):
   CUDA kernels once."""
 
   def get_ext_filename(self, fullname):
-    if fullname == 'tf_ops._rasterizer_ops':  # tf.load_op_library's plain name, no CPython tag
+    if fullname.split('.')[-1] == '_rasterizer_ops':  # tf.load_op_library's plain name, no CPython tag
       return str(pathlib.Path(*fullname.split('.')).with_suffix('.so'))
     return super().get_ext_filename(fullname)
 

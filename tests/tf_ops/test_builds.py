@@ -90,7 +90,8 @@ def test_flag_lists_have_one_owner():
   # --fmad=false (CPU/GPU bit-equality) and the ABI/Eigen defines are written in tf_ops/build.py or come
   # from tf.sysconfig; Bazel and the GPU check read them from there.
   owners = {}
-  for path in [*(ROOT / 'tf_ops').rglob('*'), *(ROOT / 'scripts').glob('*'), ROOT / 'BUILD', ROOT / 'setup.py']:
+  for path in [*(ROOT / 'tf_ops').rglob('*'), *(ROOT / 'scripts').glob('*'), ROOT / 'BUILD',
+               ROOT / 'setup.py']:
     if path.is_file() and path.suffix in ('', '.py', '.sh', '.bzl', '.cc', '.h', '.cu'):
       text = path.read_text(errors='ignore')
       for flag in ('--fmad=false', '_GLIBCXX_USE_CXX11_ABI', 'EIGEN_MAX_ALIGN_BYTES', '-gencode'):

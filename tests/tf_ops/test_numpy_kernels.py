@@ -95,7 +95,8 @@ def test_bad_ids_and_shapes_in_interpolate_and_gradients_raise_value_error() -> 
   for call in (lambda: numpy_kernels.interpolate(attrs, bad_ids, bary, tris),
                lambda: numpy_kernels.interpolate(attrs[:1], ids, bary, tris),
                lambda: numpy_kernels.interpolate(attrs, ids, bary[..., :2], tris),
-               lambda: numpy_kernels.interpolate_grad(attrs, ids, bary, tris, np.ones((2, 6, 5, 2), np.float32)),
+               lambda: numpy_kernels.interpolate_grad(attrs, ids, bary, tris,
+                                                      np.ones((2, 6, 5, 2), np.float32)),
                lambda: numpy_kernels.rasterize_grad(clip, tris, bad_ids, bary, bary),
                lambda: numpy_kernels.rasterize_grad(clip, tris, ids, bary, bary[:, :5])):
     with pytest.raises(ValueError):

@@ -44,7 +44,9 @@ void CheckShape(const py::array& a, std::initializer_list<int64_t> dims, const c
     if (ok && d >= 0 && a.shape(i) != d) ok = false;
     ++i;
   }
-  if (!ok) throw py::value_error(std::string(name) + " must have shape " + layout + ", got " + ShapeString(a));
+  if (!ok) {
+    throw py::value_error(std::string(name) + " must have shape " + layout + ", got " + ShapeString(a));
+  }
 }
 
 void CheckRange(const Array<int32_t>& a, int64_t low, int64_t high, const char* name) {
@@ -142,8 +144,10 @@ void CheckInterpolateInputs(const Array<float>& attributes, const Array<int32_t>
   CheckShape(triangle_ids, {attributes.shape(0), -1, -1}, "triangle_ids", "[B, H, W]");
   CheckShape(barycentrics, {attributes.shape(0), triangle_ids.shape(1), triangle_ids.shape(2), 3},
              "barycentrics", "[B, H, W, 3]");
-  if (attributes.shape(1) > kMaxCount || attributes.shape(2) > INT32_MAX || triangles.shape(0) > kMaxCount) {
-    throw py::value_error("attributes " + ShapeString(attributes) + " or triangles " + ShapeString(triangles) +
+  if (attributes.shape(1) > kMaxCount || attributes.shape(2) > INT32_MAX ||
+      triangles.shape(0) > kMaxCount) {
+    const std::string shapes = ShapeString(attributes) + " and " + ShapeString(triangles);
+    throw py::value_error("attributes and triangles " + shapes +
                           ": at most 2**30 vertices and triangles, 2**31 - 1 channels");
   }
   CheckRange(triangles, 0, attributes.shape(1), "triangles");
@@ -230,10 +234,11 @@ void BindCuda(py::module_& m) {
       [](Ptr stream, Ptr clip_vertices, int32_t batch, int32_t num_vertices, Ptr triangles,
          int32_t num_triangles, int32_t height, int32_t width, Ptr scratch, Ptr triangle_ids,
          Ptr barycentrics, Ptr depth) {
-        CheckLaunch(c3dmm_rasterize_cuda(DevicePtr<CUstream_st>(stream), DevicePtr<const float>(clip_vertices),
-                                         batch, num_vertices, DevicePtr<const int32_t>(triangles),
-                                         num_triangles, height, width, DevicePtr<void>(scratch),
-                                         DevicePtr<int32_t>(triangle_ids), DevicePtr<float>(barycentrics),
+        CheckLaunch(c3dmm_rasterize_cuda(DevicePtr<CUstream_st>(stream),
+                                         DevicePtr<const float>(clip_vertices), batch, num_vertices,
+                                         DevicePtr<const int32_t>(triangles), num_triangles, height, width,
+                                         DevicePtr<void>(scratch), DevicePtr<int32_t>(triangle_ids),
+                                         DevicePtr<float>(barycentrics),
                                          DevicePtr<float>(depth)),
                     "rasterize");
       },

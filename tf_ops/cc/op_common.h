@@ -126,7 +126,8 @@ Status Int32Indices(OpKernelContext* ctx, const Tensor& indices, int64_t low, in
     return Status();
   }
   if (indices.dtype() != ::tensorflow::DT_INT64) {
-    return InvalidArgument(name, " must be int32 or int64, got ", ::tensorflow::DataTypeString(indices.dtype()));
+    return InvalidArgument(name, " must be int32 or int64, got ",
+                           ::tensorflow::DataTypeString(indices.dtype()));
   }
   TF_RETURN_IF_ERROR(CheckIndexRange<int64_t>(indices, low, high, name));
   TF_RETURN_IF_ERROR(ctx->allocate_temp(::tensorflow::DT_INT32, indices.shape(), as_int32));

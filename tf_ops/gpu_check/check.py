@@ -2,7 +2,8 @@
 
 Run through ``run.sh``, which builds the pybind11 module ``_numpy_kernels`` with the CUDA kernels
 (``python -m tf_ops.build --target=numpy --cuda=on``): its numpy functions are the CPU reference, its
-``cuda_*`` launchers run the CUDA kernels. Uses numpy and CuPy (device memory, streams, CUDA events). Exits non-zero when any check fails. Random inputs are drawn fresh each run
+``cuda_*`` launchers run the CUDA kernels. Uses numpy and CuPy (device memory, streams, CUDA events).
+Exits non-zero when any check fails. Random inputs are drawn fresh each run
 (the seed is printed so that a failure can be replayed with ``--seed``).
 """
 
