@@ -13,10 +13,11 @@ needed, nothing downloads). Layer by layer:
   ``relu(shortcut + affine(conv3x3(relu(affine(conv3x3/s(x))))))``; the first block of the 64, 128 and 256
   levels (and dlib's ``alevel0``) has s = 2 and a 2x2/2 average-pooled shortcut.
 * dlib's size rules, reproduced exactly: padding k//2 for stride 1 and none for stride 2; the output side is
-  ``1 + (n + 2p - k) / s`` with C integer division, and taps outside the input count as zero (the last
-  stride-2 convolution sees a 2 x 2 input). Adding tensors of different sizes (block output 3 x 3 + pooled
-  shortcut 4 x 4; 128 channels + 64) pads the smaller one with zeros at the bottom, right and in the missing
-  channels. Map sides: 150 -> 72 -> 35 (stem, level 32) -> 17 (64) -> 4 (128) -> 2 -> 1 (256).
+  ``1 + (n + 2p - k) / s`` with C integer division (taps outside the input count as zero). Adding tensors
+  of different sizes pads the smaller one with zeros at the bottom, the right and in the missing channels:
+  in the first 256 block the residual branch is 3 x 3 x 256 and the pooled shortcut 4 x 4 x 128, in the
+  last one 1 x 1 x 256 and 2 x 2 x 256. Map sides: 150 -> 72 -> 35 (stem, level 32) -> 17 (64) -> 8 (128)
+  -> 4 -> 2 (256).
 * global average pool, fully connected 256 -> 128 without bias: the descriptor (not normalised; dlib
   calls two faces the same person when the Euclidean distance is below ``SAME_PERSON_DISTANCE`` = 0.6).
 
@@ -24,7 +25,7 @@ API (images are float32 RGB in [0, 1], batch first, as everywhere in the project
 
 * ``net = FaceFeatureNet()`` (a ``keras.Model``; all weights frozen, ``trainable = False``) and
   ``net(chips)`` -> ``{'descriptor': [B, 128], 'features': (stem, level32, level64, level128, level256)}``
-  with feature shapes [B, 35, 35, 32], [B, 35, 35, 32], [B, 17, 17, 64], [B, 4, 4, 128], [B, 1, 1, 256].
+  with feature shapes [B, 35, 35, 32], [B, 35, 35, 32], [B, 17, 17, 64], [B, 8, 8, 128], [B, 2, 2, 256].
   ``net.descriptors(chips)`` and ``net.feature_maps(chips)`` return one of the two. ``chips``: [B, 150, 150, 3].
 * Alignment (differentiable in the image and the landmarks): ``face_chip_transforms(landmarks)`` is dlib's
   ``get_face_chip_details(det, 150, 0.25)`` from 68 or 5 landmarks (pixel coordinates, x right, y down,
@@ -150,21 +151,23 @@ def extract_chips(images, transforms, size: int = CHIP_SIZE) -> tf.Tensor:
   """Bilinear resampling of ``images`` at the chip pixels' image positions (differentiable in both).
 
   Args:
-    images: float32 [B, H, W, C].
+    images: float [B, H, W, C] (float64 stays float64; integers become float32).
     transforms: [B, 2, 3] chip-to-image affine maps (``face_chip_transforms``).
     size: chip side, pixels.
 
   Returns:
-    float32 [B, size, size, C]; a pixel whose 2x2 neighbourhood is not inside the image is 0 (as in dlib).
+    [B, size, size, C] of the images' dtype; a pixel whose 2x2 neighbourhood is not inside the image is 0 (as in dlib).
   """
-  images = tf.convert_to_tensor(images, tf.float32)
-  transforms = tf.convert_to_tensor(transforms, tf.float32)
+  images = tf.convert_to_tensor(images)
+  if not images.dtype.is_floating:
+    images = tf.cast(images, tf.float32)
+  transforms = tf.cast(tf.convert_to_tensor(transforms), images.dtype)
   if images.shape.rank != 4:
     raise ValueError(f'images must be [B, H, W, C]; got shape {images.shape}.')
   if transforms.shape.rank != 3 or tuple(transforms.shape[1:]) != (2, 3):
     raise ValueError(f'transforms must be [B, 2, 3]; got shape {transforms.shape}.')
   h, w = tf.shape(images)[1], tf.shape(images)[2]
-  g = tf.range(size, dtype=tf.float32)
+  g = tf.range(size, dtype=images.dtype)
   gy, gx = tf.meshgrid(g, g, indexing='ij')
   grid = tf.stack([gx, gy, tf.ones_like(gx)], -1)  # [S, S, 3]
   pos = tf.einsum('bij,yxj->byxi', transforms, grid)  # [B, S, S, 2] image (x, y)
@@ -180,7 +183,7 @@ def extract_chips(images, transforms, size: int = CHIP_SIZE) -> tf.Tensor:
 
   fx, fy = fx[..., None], fy[..., None]
   out = ((1 - fy) * ((1 - fx) * tap(0, 0) + fx * tap(0, 1)) + fy * ((1 - fx) * tap(1, 0) + fx * tap(1, 1)))
-  return out * tf.cast(inside, tf.float32)[..., None]
+  return out * tf.cast(inside, images.dtype)[..., None]
 
 
 def align_faces(images, landmarks, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> tf.Tensor:
@@ -218,12 +221,11 @@ def _add_dlib(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
 
 
 def check_images(images, name: str = 'chips', size: int | None = CHIP_SIZE) -> tf.Tensor:
-  """float32 [B, H, W, 3] with B > 0 (and H = W = size when given); clear ValueError otherwise."""
+  """Float [B, H, W, 3] with B > 0 (and H = W = size when given); clear ValueError otherwise."""
   images = tf.convert_to_tensor(images)
   if not images.dtype.is_floating:
     raise ValueError(f'{name} must be float RGB in [0, 1]; got dtype {images.dtype.name} '
                      '(divide 8-bit images by 255).')
-  images = tf.cast(images, tf.float32)
   shape = images.shape
   if shape.rank != 4:
     raise ValueError(f'{name} must be a batch [B, H, W, 3]; got rank {shape.rank} (shape {shape}).')
@@ -244,9 +246,18 @@ class FaceFeatureNet(keras.Model):
   """
 
   def __init__(self, weights: dict[str, np.ndarray] | None = None, path: str | pathlib.Path | None = None,
-               **kwargs):
-    """Args: weights: converted weights (``dlib_weights.load_weights``); path: a ``.dat`` to convert."""
-    super().__init__(**kwargs)
+               dtype: str = 'float32', **kwargs):
+    """Builds the network.
+
+    Args:
+      weights: converted weights (``dlib_weights.load_weights``); default: load them (from the cache).
+      path: a ``.dat`` to convert instead of the packaged one.
+      dtype: 'float32' (dlib's precision) or 'float64' (for finite-difference checks).
+    """
+    if dtype not in ('float32', 'float64'):
+      raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}.")
+    super().__init__(dtype=dtype, **kwargs)
+    self._dtype_name = dtype
     w = weights if weights is not None else dlib_weights.load_weights(path)
     self._blocks = dlib_weights.residual_blocks()
     self._w = {}
@@ -262,7 +273,7 @@ class FaceFeatureNet(keras.Model):
 
   def _const(self, name: str, value: np.ndarray):
     value = np.asarray(value, np.float32)
-    return self.add_weight(name=name, shape=value.shape, trainable=False,
+    return self.add_weight(name=name, shape=value.shape, trainable=False, dtype=self._dtype_name,
                            initializer=keras.initializers.Constant(value))
 
   def _fold(self, name: str, w: dict, conv: str, affine: str) -> None:
@@ -289,7 +300,7 @@ class FaceFeatureNet(keras.Model):
     return op(x, k, stride, 'VALID')[:, :oh, :ow]
 
   def call(self, chips, training=None):  # pylint: disable=unused-argument
-    x = check_images(chips)
+    x = tf.cast(check_images(chips), self._dtype_name)
     x = (x * 255.0 - self._w['input_mean']) / 256.0
     x = tf.nn.relu(self._conv(x, 'stem', 2))
     x = self._pool(x, tf.nn.max_pool2d, 3, 2)
@@ -393,12 +404,17 @@ def read_frames(path: str | pathlib.Path, video_frames: int = 4) -> list[tuple[s
   path = pathlib.Path(path)
   if path.suffix.lower() in ('.mp4', '.avi', '.mov', '.mkv', '.webm'):
     import av  # pylint: disable=import-outside-toplevel
-    with av.open(str(path)) as container:
-      frames = [f.to_ndarray(format='rgb24') for f in container.decode(video=0)]
-    if not frames:
+    with av.open(str(path)) as container:  # count the frames (packets) first: keep only the picked ones
+      count = sum(1 for p in container.demux(video=0) if p.size)
+    if not count:
       raise ValueError(f'{path}: no video frames')
-    picks = np.unique(np.linspace(0, len(frames) - 1, max(1, video_frames)).round().astype(int))
-    return [(f'{path.name}#{i}', frames[i]) for i in picks]
+    picks = set(np.linspace(0, count - 1, max(1, video_frames)).round().astype(int).tolist())
+    out = []
+    with av.open(str(path)) as container:
+      for i, frame in enumerate(container.decode(video=0)):
+        if i in picks:
+          out.append((f'{path.name}#{i}', frame.to_ndarray(format='rgb24')))
+    return out
   from PIL import Image  # pylint: disable=import-outside-toplevel
   with Image.open(path) as im:
     return [(path.name, np.asarray(im.convert('RGB')))]
@@ -446,9 +462,10 @@ def main(argv) -> None:
   if not rows:
     print('no faces found')
     return
-  print(f'faces: {len(rows)}; min cosine with our alignment vs dlib\'s pipeline: '
-        f'{min(r.cosine_aligned for r in rows):.6f}; max L2 same chip: {max(r.l2 for r in rows):.5f}')
-  print(f'min cosine vs dlib: {min(r.cosine for r in rows):.6f}')
+  print(f'faces: {len(rows)}; max L2 vs dlib (same chip): {max(r.l2 for r in rows):.2e}; max 1 - cosine: '
+        f'{max(1.0 - r.cosine for r in rows):.2e}; min cosine with our alignment vs dlib\'s whole pipeline: '
+        f'{min(r.cosine_aligned for r in rows):.6f}')
+  print(f'min cosine vs dlib: {min(r.cosine for r in rows):.7f}')
 
 
 if __name__ == '__main__':
