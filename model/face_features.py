@@ -414,6 +414,8 @@ def read_frames(path: str | pathlib.Path, video_frames: int = 4) -> list[tuple[s
       for i, frame in enumerate(container.decode(video=0)):
         if i in picks:
           out.append((f'{path.name}#{i}', frame.to_ndarray(format='rgb24')))
+        if i >= max(picks):
+          break
     return out
   from PIL import Image  # pylint: disable=import-outside-toplevel
   with Image.open(path) as im:

@@ -39,6 +39,7 @@ def _first_face(dlib_models, image, predictor_file=None):
 # ------------------------------------------------------------------------------------------ equal to dlib
 
 
+@pytest.mark.slow
 def test_descriptors_equal_dlib_on_shared_photos_and_video_frames(net, shared_dir):
   frames = []
   for name in PHOTOS:
@@ -53,6 +54,7 @@ def test_descriptors_equal_dlib_on_shared_photos_and_video_frames(net, shared_di
     assert r.l2 < 0.01, r
 
 
+@pytest.mark.slow
 def test_same_person_decision_of_dlib_reproduced_on_obama_and_biden(net, dlib_models, shared_dir):
   """Our whole pipeline (TF alignment + network) makes dlib's L2 < 0.6 decisions."""
   photos = shared_dir / 'media' / 'photos'
@@ -149,6 +151,7 @@ def test_network_is_frozen_and_feature_maps_have_dlib_sizes(net):
   assert np.any(grad_chips.numpy() != 0)
 
 
+@pytest.mark.slow
 def test_feature_loss_gradient_matches_finite_differences_on_small_image():
   """d/d image of a cosine feature loss through alignment (32x32 image upsampled to a chip) and network.
 
