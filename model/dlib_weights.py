@@ -1,4 +1,4 @@
-"""A numpy reader of dlib's serialised face recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``).
+"""A numpy reader of dlib's face recognition ResNet file, ``dlib_face_recognition_resnet_model_v1.dat``.
 
 No C++ and no dlib are needed. The reader follows dlib's serialisation (``dlib/serialize.h``, ``dlib/dnn``):
 
@@ -73,7 +73,7 @@ def residual_blocks() -> list[Block]:
   return blocks
 
 
-# Nodes of the serialised graph, output first. ('layer', kind, attributes, weight prefix) or ('tag'|'skip', id).
+# Nodes of the serialised graph, output first: ('layer', kind, attributes, weight prefix), ('tag'|'skip', id).
 def _block_nodes(index: int, block: Block) -> list[tuple]:
   p = f'res{index}'
   n = block.filters
@@ -262,7 +262,8 @@ def _read_pool(s: _Stream, kind: str, attrs: dict) -> None:
             s.integer(4, True, 'stride_x'), s.integer(4, True, 'padding_y'), s.integer(4, True, 'padding_x')]
   k, stride = attrs['size'], attrs['stride']
   pad = 0 if stride != 1 else k // 2
-  _check(s, values == [k, k, stride, stride, pad, pad], f'{kind} {values}, expected {k}x{k}/{stride} pad {pad}')
+  _check(s, values == [k, k, stride, stride, pad, pad],
+         f'{kind} {values}, expected {k}x{k}/{stride} pad {pad}')
 
 
 def _read_fc(s: _Stream, attrs: dict, in_channels: int, out: dict) -> None:
@@ -332,7 +333,7 @@ def _read_net(s: _Stream, nodes: list[tuple], i: int, out: dict, channels_at: di
   if node[1] == 'add_prev':
     channels = max(channels, channels_at[2 if nodes[i + 1][1] == 'avg_pool' else 1])
   channels = _read_details(s, node, channels, out)
-  for what in ('this_layer_setup_called', 'gradient_input_is_stale', 'get_output_and_gradient_input_disabled'):
+  for what in ('setup_called', 'gradient_input_is_stale', 'output_and_gradient_input_disabled'):
     s.boolean(what)
   s.tensor('x_grad')
   s.tensor('cached_output')

@@ -26,7 +26,7 @@ API (images are float32 RGB in [0, 1], batch first, as everywhere in the project
 * ``net = FaceFeatureNet()`` (a ``keras.Model``; all weights frozen, ``trainable = False``) and
   ``net(chips)`` -> ``{'descriptor': [B, 128], 'features': (stem, level32, level64, level128, level256)}``
   with feature shapes [B, 35, 35, 32], [B, 35, 35, 32], [B, 17, 17, 64], [B, 8, 8, 128], [B, 2, 2, 256].
-  ``net.descriptors(chips)`` and ``net.feature_maps(chips)`` return one of the two. ``chips``: [B, 150, 150, 3].
+  ``net.descriptors(chips)`` and ``net.feature_maps(chips)`` return one of the two; chips [B, 150, 150, 3].
 * Alignment (differentiable in the image and the landmarks): ``face_chip_transforms(landmarks)`` is dlib's
   ``get_face_chip_details(det, 150, 0.25)`` from 68 or 5 landmarks (pixel coordinates, x right, y down,
   pixel centres at integers) as [B, 2, 3] affine maps from chip to image pixels; ``extract_chips(images,
@@ -65,8 +65,6 @@ CHIP_PADDING = 0.25  # dlib's default padding for face descriptors
 DESCRIPTOR_SIZE = dlib_weights.DESCRIPTOR_SIZE  # 128
 SAME_PERSON_DISTANCE = 0.6  # dlib's threshold on the Euclidean descriptor distance
 LEVELS = ('stem', 'level32', 'level64', 'level128', 'level256')
-# Index of the last residual block of each level (blocks 0..13, see dlib_weights.residual_blocks).
-_LEVEL_ENDS = {2: 'level32', 6: 'level64', 9: 'level128', 13: 'level256'}
 
 # dlib's mean face (get_face_chip_details): positions of the 68-point landmarks 17..67 in the unit square.
 _MEAN_FACE_X = (
@@ -156,7 +154,8 @@ def extract_chips(images, transforms, size: int = CHIP_SIZE) -> tf.Tensor:
     size: chip side, pixels.
 
   Returns:
-    [B, size, size, C] of the images' dtype; a pixel whose 2x2 neighbourhood is not inside the image is 0 (as in dlib).
+    [B, size, size, C] of the images' dtype; a pixel whose 2x2 neighbourhood is not inside the image is 0
+    (as in dlib).
   """
   images = tf.convert_to_tensor(images)
   if not images.dtype.is_floating:
@@ -260,6 +259,9 @@ class FaceFeatureNet(keras.Model):
     self._dtype_name = dtype
     w = weights if weights is not None else dlib_weights.load_weights(path)
     self._blocks = dlib_weights.residual_blocks()
+    # The last block of each level (32, 64, 128, 256 filters) gives a feature map: blocks 2, 6, 9, 13.
+    self._level_ends = {i for i, b in enumerate(self._blocks)
+                        if i + 1 == len(self._blocks) or self._blocks[i + 1].filters != b.filters}
     self._w = {}
     # Fold each affine layer into the convolution before it: (x * K + b) g + beta = x * (K g) + (b g + beta).
     mean = np.asarray(w['input/mean'], np.float32)
@@ -310,7 +312,7 @@ class FaceFeatureNet(keras.Model):
       y = self._conv(y, f'res{i}_2', 1)
       shortcut = x if block.stride == 1 else self._pool(x, tf.nn.avg_pool2d, 2, 2)
       x = tf.nn.relu(_add_dlib(y, shortcut))
-      if i in _LEVEL_ENDS:
+      if i in self._level_ends:
         features.append(x)
     descriptor = tf.matmul(tf.reduce_mean(x, [1, 2]), self._w['fc'])
     return {'descriptor': descriptor, 'features': tuple(features)}
@@ -322,6 +324,26 @@ class FaceFeatureNet(keras.Model):
   def feature_maps(self, chips) -> tuple[tf.Tensor, ...]:
     """The five maps of ``LEVELS`` (see the module docstring for their shapes)."""
     return self(chips)['features']
+
+
+def cosine_feature_distance(maps_a: Sequence[tf.Tensor], maps_b: Sequence[tf.Tensor],
+                            eps: float = 1e-6) -> tf.Tensor:
+  """Eq. 9's feature term: sum_l mean_{pixels p} (1 - <f_l(a)_p, f_l(b)_p> / (|f_l(a)_p| |f_l(b)_p| + eps)).
+
+  Args:
+    maps_a, maps_b: the same number of feature maps [B, H_l, W_l, C_l] (``feature_maps`` of two batches).
+    eps: keeps the cosine finite where a feature vector is zero (ReLU).
+
+  Returns:
+    [B] the distance per sample (0 for identical features; at most 2 per level).
+  """
+  if len(maps_a) != len(maps_b):
+    raise ValueError(f'need the same number of feature maps; got {len(maps_a)} and {len(maps_b)}.')
+  terms = []
+  for a, b in zip(maps_a, maps_b):
+    cos = tf.reduce_sum(a * b, -1) / (tf.norm(a, axis=-1) * tf.norm(b, axis=-1) + eps)
+    terms.append(tf.reduce_mean(1.0 - cos, [1, 2]))
+  return tf.add_n(terms)
 
 
 # ------------------------------------------------------------------------------------------ VGG16 option
@@ -439,8 +461,8 @@ def compare_with_dlib(frames: Sequence[tuple[str, np.ndarray]], net: FaceFeature
       ours = net.descriptors(chip[None].astype(np.float32) / 255.0).numpy()[0].astype(np.float64)
       ours_aligned = net.descriptors(align_faces(image[None].astype(np.float32) / 255.0, landmarks))
       ours_aligned = ours_aligned.numpy()[0].astype(np.float64)
-      rows.append(Comparison(name, i, rect.width(), _cosine(ours, theirs), float(np.linalg.norm(ours - theirs)),
-                             _cosine(ours_aligned, theirs_full)))
+      rows.append(Comparison(name, i, rect.width(), _cosine(ours, theirs),
+                             float(np.linalg.norm(ours - theirs)), _cosine(ours_aligned, theirs_full)))
   return rows
 
 

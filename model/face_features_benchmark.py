@@ -69,8 +69,7 @@ def measure(threads: int, batch_size: int, warmup: int, repeats: int) -> list[di
   def forward_backward():
     with tf.GradientTape() as tape:
       maps = net.feature_maps(chips)
-      loss = tf.add_n([tf.reduce_mean(1.0 - tf.reduce_sum(a * b, -1) / (tf.norm(a, axis=-1) * tf.norm(b, axis=-1)
-                                                                      + 1e-6)) for a, b in zip(maps, target)])
+      loss = tf.reduce_sum(face_features.cosine_feature_distance(maps, target))
     return loss, tape.gradient(loss, chips)
 
   rows = []
@@ -84,7 +83,8 @@ def measure(threads: int, batch_size: int, warmup: int, repeats: int) -> list[di
   return rows
 
 
-def run(threads: Sequence[int] = (1, 2), batch_size: int = 4, warmup: int = 2, repeats: int = 5) -> list[dict]:
+def run(threads: Sequence[int] = (1, 2), batch_size: int = 4, warmup: int = 2,
+        repeats: int = 5) -> list[dict]:
   """Runs ``measure`` in one fresh process per thread count; returns all rows."""
   rows = []
   for n in threads:

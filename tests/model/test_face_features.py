@@ -132,8 +132,8 @@ def test_adding_different_sizes_pads_missing_rows_columns_and_channels_with_zero
   expected = np.zeros((1, 4, 4, 4), np.float32)
   expected[:, :3, :3, :4] += a
   expected[:, :4, :4, :2] += b
-  np.testing.assert_allclose(face_features._add_dlib(tf.constant(a), tf.constant(b)).numpy(),  # pylint: disable=protected-access
-                             expected)
+  added = face_features._add_dlib(tf.constant(a), tf.constant(b))  # pylint: disable=protected-access
+  np.testing.assert_allclose(added.numpy(), expected)
 
 
 def test_network_is_frozen_and_feature_maps_have_dlib_sizes(net):
@@ -167,8 +167,7 @@ def test_feature_loss_gradient_matches_finite_differences_on_small_image():
 
   def loss_fn(img):
     maps = net64.feature_maps(face_features.align_faces(img, landmarks))
-    return tf.add_n([1.0 - tf.reduce_mean(tf.reduce_sum(x * y, -1) / (tf.norm(x, axis=-1) * tf.norm(y, axis=-1)))
-                     for x, y in zip(maps, target_maps)])
+    return face_features.cosine_feature_distance(maps, target_maps, eps=0.0)[0]
 
   with tf.GradientTape() as tape:
     tape.watch(image)
@@ -188,6 +187,16 @@ def test_feature_loss_gradient_matches_finite_differences_on_small_image():
     analytic = float(np.sum(grad * v))
     errors = [abs(central_difference(v, h) - analytic) for h in (1e-7, 2e-8)]
     assert min(errors) <= 1e-5 * abs(analytic) + 1e-8, (i, analytic, errors)
+
+
+def test_cosine_feature_distance_is_zero_for_equal_and_two_per_level_for_opposite_features():
+  rng = np.random.default_rng(2)
+  maps = [tf.constant(rng.normal(size=(2, s, s, c)), tf.float32) for s, c in ((5, 3), (2, 4))]
+  np.testing.assert_allclose(face_features.cosine_feature_distance(maps, maps).numpy(), 0.0, atol=1e-5)
+  np.testing.assert_allclose(face_features.cosine_feature_distance(maps, [-m for m in maps]).numpy(), 4.0,
+                             rtol=1e-5)
+  scaled = [3.0 * m for m in maps]  # cosine ignores the feature magnitude
+  np.testing.assert_allclose(face_features.cosine_feature_distance(maps, scaled).numpy(), 0.0, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------ bad input
@@ -295,4 +304,7 @@ def test_flipped_weight_bits_are_caught_by_the_released_hash(dat_bytes, tmp_path
   path.write_bytes(bytes(bad))
   with pytest.raises(dlib_weights.DlibFormatError, match='not the released'):
     dlib_weights.load_weights(path, use_cache=False)
-  assert dlib_weights.load_weights(path, use_cache=False, allow_unreleased=True)['fc/kernel'].shape == (256, 128)
+  weights = dlib_weights.load_weights(path, use_cache=False, allow_unreleased=True)
+  released = dlib_weights.parse_dat(dat_bytes)
+  changed = [k for k in released if not np.array_equal(weights[k], released[k])]
+  assert len(changed) == 1 and np.sum(weights[changed[0]] != released[changed[0]]) == 1
