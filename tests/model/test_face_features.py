@@ -233,6 +233,25 @@ def test_missing_weights_file_names_the_package(tmp_path, monkeypatch):
     face_features.FaceFeatureNet()
 
 
+def test_vgg16_option_loads_a_users_weights_file(tmp_path):
+  import keras  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(0)
+  reference = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+  path = tmp_path / 'vgg16_notop.weights.h5'
+  reference.save_weights(str(path))
+  net = face_features.load_perceptual_net(f'vgg16:{path}')
+  images = tf.random.uniform([1, 32, 32, 3], seed=3)
+  maps = net.feature_maps(images)
+  assert [m.shape[-1] for m in maps] == [64, 128, 256, 512, 512]
+  bgr = images[..., ::-1] * 255.0 - tf.constant([103.939, 116.779, 123.68])
+  conv5_3 = keras.Model(reference.input, reference.get_layer('block5_conv3').output)
+  np.testing.assert_allclose(maps[-1].numpy(), conv5_3(bgr).numpy(), rtol=1e-4, atol=1e-4)
+  bad = tmp_path / 'not_vgg.h5'
+  bad.write_bytes(b'not an h5 file')
+  with pytest.raises(ValueError, match='not a Keras VGG16'):
+    face_features.load_perceptual_net(f'vgg16:{bad}')
+
+
 def test_missing_vgg16_weights_file_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match='nothing is downloaded'):
     face_features.load_perceptual_net(f'vgg16:{tmp_path / "vgg16.h5"}')
