@@ -123,26 +123,33 @@ def face_chip_transforms(landmarks, size: int = CHIP_SIZE, padding: float = CHIP
     padding: dlib's padding (fraction of the template's extent added on each side).
 
   Returns:
-    float32 [B, 2, 3]: ``[x_img, y_img] = A @ [x_chip, y_chip, 1]``.
+    [B, 2, 3] (float64 for float64 landmarks, else float32): ``[x_img, y_img] = A @ [x_chip, y_chip, 1]``.
+
+  Raises:
+    ValueError: a wrong shape; InvalidArgumentError: non-finite or degenerate (coincident) landmarks.
   """
-  landmarks = tf.convert_to_tensor(landmarks, tf.float32)
+  landmarks = tf.convert_to_tensor(landmarks)
+  out_dtype = landmarks.dtype if landmarks.dtype == tf.float64 else tf.float32
   if landmarks.shape.rank != 3 or landmarks.shape[-1] != 2:
     raise ValueError(f'landmarks must be [B, 68 or 5, 2] (x, y pixels); got shape {landmarks.shape}.')
   idx, template = chip_template(landmarks.shape[1], size, padding)
-  b = tf.cast(tf.gather(landmarks, idx, axis=1), tf.float64)  # [B, K, 2] image
+  b = tf.gather(tf.cast(landmarks, tf.float64), idx, axis=1)  # [B, K, 2] image
+  b = tf.debugging.assert_all_finite(b, 'face landmarks must be finite')
   a = tf.constant(template, tf.float64)[None]  # [1, K, 2] chip
   a_mean, b_mean = tf.reduce_mean(a, 1, keepdims=True), tf.reduce_mean(b, 1, keepdims=True)
   ac, bc = a - a_mean, b - b_mean
-  norm = tf.reduce_sum(tf.square(ac), [1, 2])
+  norm = tf.reduce_sum(tf.square(ac), [1, 2])  # > 0: the template points are distinct
   sc = tf.reduce_sum(ac[..., 0] * bc[..., 0] + ac[..., 1] * bc[..., 1], 1) / norm  # s cos
   ss = tf.reduce_sum(ac[..., 0] * bc[..., 1] - ac[..., 1] * bc[..., 0], 1) / norm  # s sin
   rot = tf.stack([tf.stack([sc, -ss], -1), tf.stack([ss, sc], -1)], -2)  # [B, 2, 2] = s R
   t = b_mean[:, 0] - tf.einsum('bij,bj->bi', rot, tf.broadcast_to(a_mean[:, 0], tf.shape(b_mean[:, 0])))
   centre = tf.einsum('bij,j->bi', rot, tf.constant([size / 2.0, size / 2.0], tf.float64)) + t
   scale = tf.sqrt(sc * sc + ss * ss)
+  tf.debugging.assert_greater(scale, tf.constant(1e-9, tf.float64),
+                              'face landmarks are degenerate (all at one point): no chip transform')
   lin = rot * ((size * scale - 1.0) / ((size - 1.0) * scale))[:, None, None]
   offset = centre - tf.einsum('bij,j->bi', lin, tf.constant([(size - 1) / 2.0] * 2, tf.float64))
-  return tf.cast(tf.concat([lin, offset[..., None]], -1), tf.float32)
+  return tf.cast(tf.concat([lin, offset[..., None]], -1), out_dtype)
 
 
 def extract_chips(images, transforms, size: int = CHIP_SIZE) -> tf.Tensor:

@@ -107,6 +107,29 @@ def test_chip_transform_is_a_similarity_mapping_template_onto_landmarks():
   np.testing.assert_allclose(a @ [74.5, 74.5, 1.0], centre, rtol=1e-5)
 
 
+def test_chips_are_differentiable_in_the_landmarks():
+  rng = np.random.default_rng(4)
+  image = tf.constant(rng.uniform(size=(1, 40, 40, 3)), tf.float64)
+  _, template = face_features.chip_template(5, size=16)
+  landmarks = tf.constant(template[None] * 1.3 + 5.0 + rng.normal(scale=0.5, size=(1, 5, 2)), tf.float64)
+  weights = tf.constant(rng.normal(size=(1, 16, 16, 3)), tf.float64)
+
+  def loss_fn(lm):
+    return tf.reduce_sum(face_features.align_faces(image, lm, size=16) * weights)
+
+  with tf.GradientTape() as tape:
+    tape.watch(landmarks)
+    loss = loss_fn(landmarks)
+  grad = tape.gradient(loss, landmarks).numpy()
+  assert np.abs(grad).max() > 0
+  h = 1e-7
+  for i, j in [(0, 0), (2, 1), (4, 0)]:
+    e = np.zeros(landmarks.shape)
+    e[0, i, j] = 1.0
+    numeric = (float(loss_fn(landmarks + h * e)) - float(loss_fn(landmarks - h * e))) / (2 * h)
+    assert abs(numeric - grad[0, i, j]) <= 1e-5 * abs(numeric) + 1e-6, (i, j, numeric, grad[0, i, j])
+
+
 def test_chip_pixels_outside_the_image_are_zero():
   image = tf.ones([1, 20, 30, 3])
   transform = tf.constant([[[1.0, 0.0, -5.0], [0.0, 1.0, 0.0]]])  # chip x = 0..4 falls left of the image
@@ -223,6 +246,15 @@ def test_bad_landmarks_give_clear_errors():
     face_features.face_chip_transforms(np.zeros((1, 17, 2)))
   with pytest.raises(ValueError, match=r'\[B, 68 or 5, 2\]'):
     face_features.face_chip_transforms(np.zeros((68, 2)))
+
+
+def test_non_finite_or_coincident_landmarks_give_clear_errors():
+  landmarks = np.tile(np.array([[[50.0, 60.0]]]), (1, 68, 1))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='degenerate'):
+    face_features.face_chip_transforms(landmarks)
+  landmarks[0, 30, 0] = np.nan
+  with pytest.raises(tf.errors.InvalidArgumentError, match='must be finite'):
+    face_features.face_chip_transforms(landmarks)
 
 
 def test_missing_weights_file_names_the_package(tmp_path, monkeypatch):
