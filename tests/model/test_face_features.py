@@ -92,6 +92,25 @@ def test_alignment_reproduces_dlib_face_chip_from_68_and_5_landmarks(dlib_models
   assert np.mean(diff > 0) < 0.005
 
 
+@pytest.mark.parametrize('name', ['obama.jpg', 'jurica-koletic-7YVZYZeITc8-unsplash.jpg'])
+def test_emulated_alignment_reproduces_dlib_chips_of_large_faces(dlib_models, shared_dir, name):
+  # 270 px and 1657 px faces: dlib samples from its image pyramid (1 and 3 levels down).
+  image = face_features.read_frames(shared_dir / 'media' / 'photos' / name)[0][1]
+  shape, landmarks = _first_face(dlib_models, image)
+  theirs = np.asarray(dlib.get_face_chip(image, shape, 150, 0.25), np.float32)
+  images = tf.constant(image[None].astype(np.float32) / 255.0)
+  with tf.GradientTape() as tape:
+    tape.watch(images)
+    chips = face_features.align_faces(images, landmarks, emulate_dlib=True)
+    loss = tf.reduce_sum(chips)
+  ours = chips[0].numpy() * 255.0
+  diff = np.abs(np.round(ours) - theirs)
+  assert diff.max() <= 1.0 and np.mean(diff > 0) < 0.005
+  plain = face_features.align_faces(images, landmarks)[0].numpy() * 255.0
+  assert np.abs(plain - theirs).mean() > 5 * diff.mean()  # the pyramid matters for these faces
+  assert np.abs(tape.gradient(loss, images).numpy()).sum() > 0
+
+
 def test_chip_transform_is_a_similarity_mapping_template_onto_landmarks():
   rng = np.random.default_rng(1)
   idx, template = face_features.chip_template(68)
