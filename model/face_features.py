@@ -36,12 +36,15 @@ API (images are float32 RGB in [0, 1], batch first, as everywhere in the project
   px) and works in 8 bits: ``align_faces(..., emulate_dlib=True)`` (``extract_dlib_chips``, eager only)
   reproduces that exactly (chips equal to ``dlib.get_face_chip`` up to 1/255 on < 0.5% of values).
 * The perceptual loss (Eq. 9, owned by ``training.losses``) compares ``feature_maps`` of the input and
-  the rendered chips level by level (l = 0..4: stem and the four levels) by cosine distance.
+  the rendered chips level by level (l = 0..4: stem and the four levels) by cosine distance
+  (``cosine_feature_distance(maps_a, maps_b)`` -> [B] is that sum).
   ``load_perceptual_net('dlib')`` gives this network; ``load_perceptual_net('vgg16:PATH')`` a user's Keras
   VGG16 ImageNet ``.h5`` (the paper's choice; features block1_conv2 .. block5_conv3; nothing downloads).
 * The LFW verification metric (``eval.lfw``) embeds renders with ``descriptors(align_faces(...))``.
 
-Check against dlib itself (detects faces with dlib, compares dlib's descriptor and ours from the same chip)::
+Check against dlib itself: detects faces with dlib, compares dlib's descriptor and ours from the same chip
+(and ours from our own ``emulate_dlib`` alignment with dlib's whole pipeline); the last line is
+``min cosine vs dlib: X``::
 
     python -m model.face_features --compare_dlib ../shared/media/photos/*.jpg ../shared/media/video/*.mp4
 """
