@@ -2,14 +2,13 @@
 
 import hashlib
 
+import dlib  # a pinned requirement (dlib-bin): the reference these tests compare with
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from model import dlib_weights
 from model import face_features
-
-dlib = pytest.importorskip('dlib')  # a pinned requirement (dlib-bin): present wherever the suite runs
 
 # Shared media used below: every face must match dlib; one frame per video keeps the test short.
 PHOTOS = ('obama.jpg', 'obama-240p.jpg', 'biden.jpg', 'astronaut.png', 'sergey.png')
