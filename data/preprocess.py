@@ -33,6 +33,7 @@ from data import lips
 from data import media
 from data import schema
 from model import config as model_config
+from model import dlib_weights
 
 # Drop reasons beyond those of ``data.media``.
 NO_FACE = 'no_face'
@@ -61,7 +62,7 @@ class Config:
   upsample: int = 0
   max_pixels: int = media.DEFAULT_MAX_PIXELS
   max_side: int = media.DEFAULT_MAX_SIDE
-  same_person_distance: float = face_lib.SAME_PERSON_DISTANCE
+  same_person_distance: float = dlib_weights.SAME_PERSON_DISTANCE
   lip_source: str = 'mediapipe'
   min_mesh_score: float = face_mesh.DEFAULT_MIN_SCORE
 

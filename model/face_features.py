@@ -67,7 +67,7 @@ from model import dlib_weights
 CHIP_SIZE = dlib_weights.CHIP_SIZE  # 150 px
 CHIP_PADDING = 0.25  # dlib's default padding for face descriptors
 DESCRIPTOR_SIZE = dlib_weights.DESCRIPTOR_SIZE  # 128
-SAME_PERSON_DISTANCE = 0.6  # dlib's threshold on the Euclidean descriptor distance
+SAME_PERSON_DISTANCE = dlib_weights.SAME_PERSON_DISTANCE
 LEVELS = ('stem', 'level32', 'level64', 'level128', 'level256')
 
 # dlib's mean face (get_face_chip_details): positions of the 68-point landmarks 17..67 in the unit square.

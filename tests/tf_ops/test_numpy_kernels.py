@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tf_ops
 from tf_ops import _loader, numpy_kernels
