@@ -73,7 +73,7 @@ def test_bazel_library_renders_exactly_like_the_pip_build(tmp_path):
 def test_loader_says_how_to_build_when_no_library_exists(tmp_path):
   package = tmp_path / 'tf_ops'
   package.mkdir()
-  for name in ('__init__.py', '_loader.py', 'rasterizer.py', 'resources.py'):
+  for name in ('__init__.py', '_loader.py', 'rasterizer.py'):
     shutil.copy(ROOT / 'tf_ops' / name, package / name)
   code = ('import tf_ops, tensorflow as tf\n'
           'try:\n  tf_ops.rasterize(tf.zeros([3, 4]), tf.constant([[0, 1, 2]]), (4, 4))\n'
