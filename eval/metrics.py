@@ -11,6 +11,7 @@ Units are whatever the inputs carry (the CLIs convert to millimetres before call
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import scipy.spatial
@@ -143,18 +144,20 @@ def closest_points_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray
 
 
 def point_to_surface(points: np.ndarray, vertices: np.ndarray, triangles: np.ndarray,
-                     k: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     k: int = 8, exact: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Exact distance from each point to a triangle mesh surface.
 
   Candidates: the ``k`` triangles with the nearest centroids (cKDTree) give an upper bound D_p; every
-  triangle that can be closer than D_p has its centroid within D_p + r_max (r_max the largest
-  centroid-to-corner distance), so those are searched too. The result is exact, not an approximation.
+  triangle t that can be closer than D_p has its centroid within D_p + r_t (r_t its centroid-to-corner
+  radius), so those are searched too. The result is exact, not an approximation.
 
   Args:
     points: [P, 3].
     vertices: [V, 3] mesh vertices.
     triangles: [T, 3] int vertex indices.
     k: initial candidates per point.
+    exact: run the completeness pass; False returns the best of the ``k`` candidates (an upper bound on
+      the distance, usually equal; ICP iterations use it, final figures never do).
 
   Returns:
     (distances [P], closest points [P, 3], triangle index [P]).
@@ -168,7 +171,7 @@ def point_to_surface(points: np.ndarray, vertices: np.ndarray, triangles: np.nda
     raise ValueError(f'triangles: indices must lie in [0, {len(verts)}), got [{tris.min()}, {tris.max()}].')
   corners = verts[tris]  # [T, 3, 3]
   centroids = corners.mean(1)
-  r_max = float(np.linalg.norm(corners - centroids[:, None], axis=-1).max())
+  radius = np.linalg.norm(corners - centroids[:, None], axis=-1).max(1)  # [T]
   tree = scipy.spatial.cKDTree(centroids)
   k = min(k, len(tris))
   _, cand = tree.query(pts, k=k)
@@ -192,11 +195,25 @@ def point_to_surface(points: np.ndarray, vertices: np.ndarray, triangles: np.nda
     best_d[rr], best_q[rr], best_t[rr] = d[sel], q[sel], tri_ids[sel]
 
   update(rows, cand.ravel())
-  # Completeness pass over every triangle whose centroid is near enough to possibly beat the bound.
-  near = tree.query_ball_point(pts, best_d + r_max + 1e-12)
-  lens = np.fromiter((len(n) for n in near), np.int64, len(near))
-  if lens.sum() > 0:
-    update(np.repeat(np.arange(len(pts)), lens), np.concatenate([np.asarray(n, np.int64) for n in near]))
+  if not exact:
+    return best_d, best_q, best_t
+  # Completeness pass: a triangle t can only beat the bound if |p - c_t| - r_t < D_p (r_t its own
+  # centroid-to-corner radius). Triangles are grouped by radius (median / 90th percentile) so that each
+  # group's ball query uses that group's largest radius, not the mesh's; candidates are then pruned by r_t.
+  groups = np.digitize(radius, np.quantile(radius, [0.5, 0.9]))
+  for gid in np.unique(groups):
+    members = np.flatnonzero(groups == gid)
+    sub = scipy.spatial.cKDTree(centroids[members])
+    near = sub.query_ball_point(pts, best_d + radius[members].max() + 1e-12, return_sorted=False)
+    lens = np.fromiter(map(len, near), np.int64, len(near))
+    if lens.sum() == 0:
+      continue
+    rows = np.repeat(np.arange(len(pts)), lens)
+    tri_ids = members[np.fromiter(itertools.chain.from_iterable(near), np.int64, int(lens.sum()))]
+    lower = np.linalg.norm(pts[rows] - centroids[tri_ids], axis=1) - radius[tri_ids]
+    keep = lower < best_d[rows]
+    if np.any(keep):
+      update(rows[keep], tri_ids[keep])
   return best_d, best_q, best_t
 
 
@@ -205,6 +222,7 @@ class IcpResult:
   transform: Similarity  # applied to the source points
   distances: np.ndarray  # [P] final point-to-surface distances of the transformed source
   mean_distance_history: np.ndarray  # [iterations + 1] mean distance before each iteration and at the end
+  #   (first and last entries exact, the others from the k-candidate search)
   iterations: int
   converged: bool
 
@@ -214,7 +232,8 @@ def icp(source: np.ndarray, vertices: np.ndarray, triangles: np.ndarray,
         tolerance: float = 1e-6, trim_fraction: float = 0.0) -> IcpResult:
   """Point-to-surface ICP with a similarity (rigid + scale) transform of the source points.
 
-  Each iteration pairs every transformed source point with its exact closest point on the target surface,
+  Each iteration pairs every transformed source point with its closest point on the target surface (among
+  the triangles of the 8 nearest centroids; the final distances are exact),
   drops the ``trim_fraction`` largest residuals (trimmed ICP; 0 keeps all), and solves Umeyama on the
   pairs. Stops when the mean distance improves by less than ``tolerance`` (relative).
 
@@ -246,11 +265,13 @@ def icp(source: np.ndarray, vertices: np.ndarray, triangles: np.ndarray,
     step = umeyama(moved[keep], q[keep], with_scale=with_scale)
     tf_ = step.compose(tf_)
     moved = tf_.apply(src)
-    d, q, _ = point_to_surface(moved, vertices, triangles)
+    d, q, _ = point_to_surface(moved, vertices, triangles, exact=False)
     history.append(float(d.mean()))
     if history[-2] - history[-1] <= tolerance * max(history[-2], 1e-12):
       converged = True
       break
+  d = point_to_surface(moved, vertices, triangles)[0]
+  history[-1] = float(d.mean())
   return IcpResult(tf_, d, np.asarray(history), it, converged)
 
 
