@@ -10,8 +10,10 @@ Modules:
 * ``preprocess``: one work item -> records + drop counts (plain functions).
 * ``prepare``: ``python -m data.prepare``, the Apache Beam preprocessing pipeline.
 * ``pipeline``: tf.data readers (multi-frame samples, 3:1 mixing, deterministic mode).
-* ``readers``: VoxCeleb, EmotioNet, BU-3DFE and LFW layouts.
-* ``synthetic``: ``python -m data.synthetic`` / ``ensure_synthetic_dataset``, the ground-truth dataset.
+* ``voxceleb``, ``emotionet``, ``bu3dfe``, ``lfw``: one module per dataset format (readers and writers);
+  malformed files raise ``common.errors.FormatError`` naming file and line (``format_io``: shared helpers).
+* ``synthetic``: ``python -m data.synthetic`` / ``ensure_synthetic_dataset``, the ground-truth dataset
+  (package: ``config``, ``face_space``, ``sampling``, ``render``, ``write``, ``bu3dfe_export``).
 * ``landmarks_eval``: landmark NME against dlib-XML annotations; ``benchmark``: throughput.
 
 Nothing here imports ``training``; ``synthetic`` uses ``model`` (image formation).

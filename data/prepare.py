@@ -38,7 +38,8 @@ from absl import logging
 
 from data import media
 from data import preprocess
-from data import readers
+from data import emotionet
+from data import voxceleb
 from data import face
 from data import schema
 
@@ -102,7 +103,7 @@ def list_items(kind: str, input_root: str | os.PathLike, au_files: str | None = 
       raise FileNotFoundError(f'No EmotioNet AU list files match {pattern}.')
     seen = set()
     for f in files:
-      for e in readers.read_emotionet_au_file(f):
+      for e in emotionet.read_emotionet_au_file(f):
         rel = e.relative_path()
         if rel in seen:
           continue
@@ -120,14 +121,14 @@ def list_items(kind: str, input_root: str | os.PathLike, au_files: str | None = 
     if kind == 'voxceleb' and images and not dirnames and d != root:
       frame_dirs.add(d)
       rel = _rel(d, root)
-      items.append(preprocess.WorkItem(rel, 'frames', 'voxceleb', rel, readers.voxceleb_identity(rel)))
+      items.append(preprocess.WorkItem(rel, 'frames', 'voxceleb', rel, voxceleb.voxceleb_identity(rel)))
       continue
     for f in sorted(filenames):
       p = d / f
       rel = _rel(p, root)
       clip_id = pathlib.PurePosixPath(rel).with_suffix('').as_posix()
       if media.is_video(f):
-        identity = readers.voxceleb_identity(rel) if kind == 'voxceleb' else ''
+        identity = voxceleb.voxceleb_identity(rel) if kind == 'voxceleb' else ''
         items.append(preprocess.WorkItem(rel, 'video', kind, clip_id, identity))
       elif media.is_image(f) and kind == 'folder':
         items.append(preprocess.WorkItem(rel, 'image', kind, clip_id))
