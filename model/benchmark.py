@@ -6,7 +6,9 @@ For each template subdivision level: the face model (paper sizes 80 / 64 / 80, G
 shading, rasterization and interpolation for a batch at 240 x 240, a photometric + landmark +
 smoothness loss, and gradients with respect to all bases and all per-sample parameters. Reports the
 median and minimum wall time of ``--repeats`` timed steps after ``--warmup`` steps (eager mode and, with
-``--tf_function``, a traced step), prints a table and writes JSON.
+``--tf_function``, a traced step), prints a table and writes JSON. A second section times dlib's face
+ResNet (``model.face_features_benchmark``: forward and forward + backward of ``--batch_size`` chips at
+``--face_features_threads``; JSON key ``face_features``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ flags.DEFINE_integer('warmup', 2, 'Untimed steps.')
 flags.DEFINE_integer('repeats', 5, 'Timed steps.')
 flags.DEFINE_boolean('tf_function', True, 'Also time the step compiled with tf.function.')
 flags.DEFINE_string('output', None, 'JSON output path (default: print only).')
+flags.DEFINE_list('face_features_threads', ['1', '2'],
+                  'Also time dlib\'s face ResNet (model.face_features_benchmark) at these thread counts; '
+                  'empty: skip.')
 
 
 def make_step(model, mesh, camera, batch_size: int, seed: int = 0):
@@ -120,6 +125,13 @@ def main(argv) -> None:
   result = dict(benchmark='model.forward_backward', rows=rows, tensorflow=tf.__version__,
                 platform=platform.platform(), processor=platform.processor(),
                 device='GPU' if gpus else 'CPU')
+  if FLAGS.face_features_threads:  # a separate section: the face feature network (perceptual loss, LFW)
+    from model import face_features_benchmark  # pylint: disable=import-outside-toplevel
+    face_rows = face_features_benchmark.run([int(t) for t in FLAGS.face_features_threads],
+                                            FLAGS.batch_size, FLAGS.warmup, FLAGS.repeats)
+    print(f'model.face_features: dlib face ResNet, batch {FLAGS.batch_size} chips of 150 x 150')
+    print(face_features_benchmark.format_table(face_rows))
+    result['face_features'] = face_rows
   if FLAGS.output:
     path = pathlib.Path(FLAGS.output)
     path.parent.mkdir(parents=True, exist_ok=True)
