@@ -183,13 +183,17 @@ def evaluate(reconstructors: Sequence, data: Bu3dfeInput, protocol: str = 'auto'
   io = _bu_io()
   results, skipped = {}, collections.Counter(data.skipped)
   cases = {}
-  meshes = {}
-  for scan, _, _ in data.items:
-    meshes[scan.name.stem] = io.read_wrl(scan.wrl)
+  meshes, items = {}, []
+  for item in data.items:
+    try:
+      meshes[item[0].name.stem] = io.read_wrl(item[0].wrl)
+      items.append(item)
+    except (OSError, ValueError) as e:  # data's FormatError is a ValueError
+      skipped[f'unreadable scan ({type(e).__name__})'] += 1
   for rec in reconstructors:
     topo = rec.topology
     rows = []
-    for scan, image, lms in tqdm(data.items, desc=rec.name, leave=False):
+    for scan, image, lms in tqdm(items, desc=rec.name, leave=False):
       mesh = meshes[scan.name.stem]
       same_topology = (len(mesh.vertices) == topo.num_vertices and mesh.triangles.shape == topo.triangles.shape
                        and np.array_equal(mesh.triangles, topo.triangles))
@@ -208,9 +212,12 @@ def evaluate(reconstructors: Sequence, data: Bu3dfeInput, protocol: str = 'auto'
         if scan.bnd is None:
           skipped[f'{rec.name}: no .bnd landmarks for the scan protocol'] += 1
           continue
-        _, bnd_pts = io.read_bnd(scan.bnd)
+        try:
+          _, bnd_pts = io.read_bnd(scan.bnd)
+        except (OSError, ValueError):
+          bnd_pts = np.zeros((0, 3))
         if len(bnd_pts) != 83:
-          skipped[f'{rec.name}: .bnd without 83 landmarks'] += 1
+          skipped[f'{rec.name}: unreadable .bnd or not 83 landmarks'] += 1
           continue
         try:
           crop, err = scan_protocol(pred, topo.triangles, topo.landmarks, mesh.vertices, bnd_pts,
@@ -234,7 +241,7 @@ def evaluate(reconstructors: Sequence, data: Bu3dfeInput, protocol: str = 'auto'
   out = {'table': 'BU-3DFE geometric error (Table 1)', 'unit': 'mm',
          'metric': 'per-vertex RMSE after similarity alignment (vertex protocol) / RMS scan-to-mesh distance '
                    'after landmark similarity + ICP over a nose-centred crop (scan protocol)',
-         'crop_radius_mm': crop_radius_mm, 'synthetic': data.synthetic, 'num_images': len(data.items),
+         'crop_radius_mm': crop_radius_mm, 'synthetic': data.synthetic, 'num_images': len(items),
          'skipped': dict(skipped), 'methods': results, 'paper': paper.TABLE1_GEOMETRY_MM,
          'figures': figures_out}
   if output is not None:
@@ -296,23 +303,12 @@ def markdown(out: dict) -> str:
   return '\n'.join(lines)
 
 
-def build_reconstructors(models: Sequence[str], data: Bu3dfeInput, baselines: bool = True,
-                         region: str = 'narrow') -> list:
-  recs = [model_io.load_reconstructor(m) for m in models]
-  if baselines:
-    topo = recs[0].topology if recs else model_io.template_topology(region)
-    recs.append(model_io.mean_template_fitter(topo))
-    if data.synthetic:
-      recs.append(model_io.ict_fitter(region))
-  return recs
-
-
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   del argv
   f = flags.FLAGS
   data = load_inputs(f.data, f.groundtruth, f.max_scans)
-  recs = build_reconstructors(f.model, data, f.baselines)
+  recs = model_io.with_baselines(f.model, data.synthetic, f.baselines)
   out = evaluate(recs, data, f.protocol, f.crop_radius_mm, pathlib.Path(f.output) if f.output else None)
   print(markdown(out))
 

@@ -60,6 +60,8 @@ class Reconstruction:
   focal: np.ndarray  # [B] pixels of the camera the pose refers to
   image_size: tuple[int, int]  # (H, W) of the images
   landmark_rms_px: np.ndarray | None = None  # [B] landmark fit residual (landmark fitting only)
+  lip_masks: np.ndarray | None = None  # bool [B, H, W, 2] upper / lower lip, when the model renders them
+  images: np.ndarray | None = None  # uint8 [B, H, W, 3] the (cropped) images the pose refers to
 
   @property
   def expression_offsets(self) -> np.ndarray:
@@ -266,13 +268,7 @@ def load_reconstructor(path: str | pathlib.Path, name: str | None = None) -> Rec
   """A reconstructor from a run folder (encoder; needs ``model.autoencoder``) or an exported .npz."""
   path = pathlib.Path(path)
   if path.is_dir():
-    try:
-      from model import autoencoder  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      exports = sorted(path.rglob('*.npz'))
-      hint = f' It holds {exports[0]}; pass that export to fit the learned model.' if exports else ''
-      raise ValueError(f'{path} is a run folder, but model.autoencoder is not available in this checkout, so '
-                       f'its encoder cannot be loaded.{hint}') from e
+    from model import autoencoder  # pylint: disable=g-import-not-at-top
     return _EncoderReconstructor(autoencoder, path, name)
   if path.suffix == '.npz':
     return export_fitter(path, name)
@@ -280,27 +276,94 @@ def load_reconstructor(path: str | pathlib.Path, name: str | None = None) -> Rec
 
 
 class _EncoderReconstructor:
-  """A trained encoder + face model (``model.autoencoder``): the paper's reconstruction path.
+  """A trained run (``model.autoencoder.Autoencoder.from_run_dir``): the paper's reconstruction path.
 
-  Expects ``model.autoencoder.load_run(path)`` returning an object with ``topology``-compatible fields
-  and ``reconstruct(images [B, H, W, 3] float [0, 1]) -> dict(vertices, identity_vertices, angles,
-  translation)``; the training branch owns that API.
+  Images that are not already ``image_size`` squares are cut around the face first, exactly like
+  ``data.prepare`` (``data.face.crop_box_from_landmarks`` on the given or detected landmarks); the returned
+  pose then refers to that crop (``crop_boxes``).
   """
 
   def __init__(self, module, path: pathlib.Path, name: str | None):
-    if not hasattr(module, 'load_run'):
-      raise ValueError(f'{path}: model.autoencoder has no load_run(); cannot rebuild the encoder.')
-    self._model = module.load_run(path)
+    self._ae = module.Autoencoder.from_run_dir(path)
     self.name = name or path.name
-    t = self._model.template
+    t = self._ae.template
     self.topology = Topology(np.asarray(t.triangles, np.int32), np.asarray(t.landmarks),
                              np.asarray(t.semantics.triangle_regions), np.asarray(t.vertices, np.float32))
+    self.size = int(self._ae.model_config.image_size)
+
+  def _crop(self, image: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
+    from data import face as face_lib  # pylint: disable=g-import-not-at-top
+    if image.shape[:2] == (self.size, self.size):
+      return image
+    if landmarks is None:
+      faces = face_lib.FaceAnalyzer(min_face_size=1).detect(image)
+      if not faces:
+        raise ValueError('no face found in the image')
+      landmarks = faces[0].landmarks
+    return face_lib.crop_and_resize(image, face_lib.crop_box_from_landmarks(landmarks), self.size)
 
   def reconstruct(self, images: np.ndarray, landmarks2d: np.ndarray | None = None,
-                  image_size: Sequence[int] | None = None) -> Reconstruction:
-    del landmarks2d, image_size
-    out = self._model.reconstruct(np.asarray(images, np.float32) / 255.0)
-    size = tuple(images.shape[1:3])
-    return Reconstruction(np.asarray(out['vertices']), np.asarray(out['identity_vertices']),
-                          np.asarray(out['angles']), np.asarray(out['translation']),
-                          np.full(len(images), default_focal(size[0])), size)
+                  image_size: Sequence[int] | None = None, batch_size: int = 8) -> Reconstruction:
+    del image_size
+    crops = np.stack([self._crop(im, None if landmarks2d is None else landmarks2d[i])
+                      for i, im in enumerate(images)])
+    outs = []
+    for start in range(0, len(crops), batch_size):
+      x = crops[start:start + batch_size, None].astype(np.float32) / 255.0  # [b, 1, S, S, 3]
+      o = self._ae(x)
+      outs.append({k: np.asarray(o[k]) for k in ('vertices', 'identity_vertices', 'angles', 'translation',
+                                                  'lip_masks')})
+    cat = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    return Reconstruction(cat['vertices'][:, 0], cat['identity_vertices'], cat['angles'][:, 0],
+                          cat['translation'][:, 0], np.full(len(crops), float(self._ae.camera.focal[0])),
+                          (self.size, self.size), lip_masks=cat['lip_masks'][:, 0] > 0.5, images=crops)
+
+
+def render_regions(recon: Reconstruction, topology: Topology) -> np.ndarray:
+  """Rasterizes each posed reconstruction: int32 [B, H, W] with -1 background, 0 skin, 1 upper lip,
+  2 lower lip (``model.semantics`` labels), with the reconstruction's camera."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tf_ops  # pylint: disable=g-import-not-at-top
+  from model import camera as camera_lib  # pylint: disable=g-import-not-at-top
+  h, w = recon.image_size
+  out = []
+  regions = np.asarray(topology.triangle_regions, np.int32)
+  for b in range(len(recon.vertices)):
+    cam = camera_lib.Camera(image_size=(h, w), focal=(float(recon.focal[b]),) * 2)
+    pts = recon.vertices[b] @ euler_to_rotation(recon.angles[b]).T + recon.translation[b]
+    clip = camera_lib.to_clip(tf.constant(pts[None], tf.float32), cam)
+    ids = tf_ops.rasterize(clip, tf.constant(topology.triangles, tf.int32), (h, w)).triangle_ids.numpy()[0]
+    out.append(np.where(ids >= 0, regions[np.maximum(ids, 0)], -1))
+  return np.stack(out).astype(np.int32)
+
+
+def lip_masks(recon: Reconstruction, topology: Topology) -> np.ndarray:
+  """bool [B, H, W, 2] upper / lower lip masks of the reconstructions (the network's own render when it
+  produced one, else rasterized here)."""
+  if recon.lip_masks is not None:
+    return recon.lip_masks
+  r = render_regions(recon, topology)
+  return np.stack([r == 1, r == 2], -1)
+
+
+def with_baselines(models: Sequence[str], synthetic: bool, baselines: bool = True,
+                   region: str = 'narrow') -> list:
+  """The reconstructors of ``models`` (paths) followed by the baselines: the mean template with a fitted
+  pose, and on synthetic data the true ICT model fitted to the same landmarks."""
+  recs = [load_reconstructor(m) for m in models]
+  if baselines:
+    recs.append(mean_template_fitter(recs[0].topology if recs else template_topology(region)))
+    if synthetic:
+      recs.append(ict_fitter(region))
+  return recs
+
+
+def reconstruct_all(rec, images: np.ndarray, landmarks: np.ndarray, batch_size: int = 16) -> Reconstruction:
+  """``rec.reconstruct`` over batches (with a progress bar), concatenated."""
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  parts = [rec.reconstruct(images[i:i + batch_size], landmarks[i:i + batch_size])
+           for i in tqdm(range(0, len(images), batch_size), desc=rec.name, leave=False)]
+  cat = lambda k: None if getattr(parts[0], k) is None else np.concatenate([getattr(p, k) for p in parts])
+  return Reconstruction(cat('vertices'), cat('identity_vertices'), cat('angles'), cat('translation'),
+                        cat('focal'), parts[0].image_size, cat('landmark_rms_px'), cat('lip_masks'),
+                        cat('images'))
