@@ -164,6 +164,32 @@ class LandmarkFitter:
       r = (project(v, ang, t, focal, size) - target).ravel() / sigma
       return np.concatenate([r, w * a, w * d])
 
+    basis = np.concatenate([bid, bexp], -1)  # [L, 3, k]
+
+    def jacobian(x):
+      """Analytic in translation and coefficients, central differences in the three angles."""
+      ang, t, a, d = unpack(x)
+      v = mean + bid @ a + bexp @ d
+      rot = euler_to_rotation(ang)
+      cam = v @ rot.T + t
+      z = cam[:, 2]
+      dp = np.zeros((len(v), 2, 3))  # d pixel / d camera point
+      dp[:, 0, 0] = -focal / z
+      dp[:, 0, 2] = focal * cam[:, 0] / z ** 2
+      dp[:, 1, 1] = focal / z
+      dp[:, 1, 2] = -focal * cam[:, 1] / z ** 2
+      jt = dp.reshape(-1, 3) / sigma  # [2L, 3]
+      jc = np.einsum('lpj,jk,lkc->lpc', dp, rot, basis).reshape(-1, basis.shape[-1]) / sigma
+      ja = np.zeros((2 * len(v), 3))
+      for i in range(3):
+        e = np.zeros(3)
+        e[i] = 1e-6
+        ja[:, i] = (project(v, ang + e, t, focal, size) - project(v, ang - e, t, focal, size)).ravel() / (
+            2e-6 * sigma)
+      top = np.concatenate([ja, jt, jc], 1)
+      prior = np.concatenate([np.zeros((ki + ke, 6)), w * np.eye(ki + ke)], 1)
+      return np.concatenate([top, prior], 0)
+
     # Initial translation: depth from the landmark spread, x/y from their centroid.
     spread_px = np.linalg.norm(target - target.mean(0), axis=1).mean()
     spread_cm = np.linalg.norm(mean[:, :2] - mean[:, :2].mean(0), axis=1).mean()
@@ -173,8 +199,9 @@ class LandmarkFitter:
     t0 = np.array([(c[0] - (wid - 1) / 2) * depth / focal - mean[:, 0].mean(),
                    -(c[1] - (h - 1) / 2) * depth / focal - mean[:, 1].mean(), -depth])
     x0 = np.concatenate([np.zeros(3), t0, np.zeros(ki + ke)])
-    sol = scipy.optimize.least_squares(residual, x0, method='lm' if len(x0) <= 2 * len(target) else 'trf',
-                                       x_scale='jac', max_nfev=200 * (len(x0) + 1))
+    # Residuals (2L + k) always outnumber parameters (6 + k): Levenberg-Marquardt applies.
+    sol = scipy.optimize.least_squares(residual, x0, jac=jacobian, method='lm', x_scale='jac',
+                                       max_nfev=100 * (len(x0) + 1))
     ang, t, a, d = unpack(sol.x)
     rms_px = float(np.sqrt(np.mean(((project(mean + bid @ a + bexp @ d, ang, t, focal, size) - target) ** 2)
                                    .sum(1))))

@@ -45,3 +45,22 @@ def make_export(path: pathlib.Path, kind: str = 'ict', num_identity: int = 20,
   elif kind != 'random':
     raise ValueError(kind)
   return export.save_model(path, fm, t, g)
+
+
+def make_run(path: pathlib.Path) -> pathlib.Path:
+  """A tiny, untrained training-run folder (config.json + a 'combined' checkpoint) that
+  ``model.autoencoder.Autoencoder.from_run_dir`` loads: random init, i.e. the mean face."""
+  import json  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from model import autoencoder  # pylint: disable=g-import-not-at-top
+  from model import config  # pylint: disable=g-import-not-at-top
+  from model import encoder  # pylint: disable=g-import-not-at-top
+  mc = config.ModelConfig(num_identity=4, num_expression=4, num_albedo=4)
+  ec = encoder.EncoderConfig(input_size=32, width=0.25, hidden=8)
+  ae = autoencoder.Autoencoder(mc, ec)
+  ae.build_all()
+  path.mkdir(parents=True, exist_ok=True)
+  (path / autoencoder.CONFIG_FILE).write_text(json.dumps({'model': mc.to_dict(), 'encoder': ec.to_dict()}))
+  tf.train.Checkpoint(**{autoencoder.CHECKPOINT_KEY: ae}).save(
+      str(path / autoencoder.CHECKPOINT_DIR / 'combined' / 'ckpt'))
+  return path

@@ -126,3 +126,74 @@ def test_subspace_missing_export_is_a_clear_error(tmp_path):
     subspace.evaluate(tmp_path)
   with pytest.raises(FileNotFoundError, match='does not exist'):
     subspace.evaluate(tmp_path / 'x.npz')
+
+
+class _ClipEmbedder:
+  """Test stand-in for the face network: image k of every batch sequence gets the one-hot vector of its
+  identity, so same pairs have cosine 1 and different pairs 0 (EMD exactly 1)."""
+
+  def __init__(self, identity_of_image):
+    self._ids = identity_of_image
+
+  def __call__(self, images, landmarks):
+    assert len(images) == len(self._ids) and landmarks.shape == (len(images), 68, 2)
+    return np.eye(max(self._ids) + 1)[self._ids]
+
+
+def test_lfw_synthetic_pairs_and_scores(synthetic, ict_export, tmp_path):
+  from eval import lfw  # pylint: disable=g-import-not-at-top
+  frames, _ = records.read_frames(synthetic.train_video + ',' + synthetic.train_neutral)
+  pairs = lfw.synthetic_pairs(frames)
+  same = [p for p in pairs if p[2]]
+  assert len(same) == 1 and len(pairs) == 2  # 2 frames of one clip; as many different pairs
+  ids = sorted({f.identity_id for f in frames})
+  images = np.stack([f.image for f in frames])
+  lms = np.stack([f.landmarks for f in frames])
+  out = lfw.evaluate(model_io.with_baselines([str(ict_export)], True), images, lms, pairs, synthetic=True,
+                     output=tmp_path, embedder=_ClipEmbedder([ids.index(f.identity_id) for f in frames]))
+  for m in out['methods'].values():
+    assert m['emd'] == pytest.approx(1.0) and m['accuracy_best_threshold'] == 1.0
+  assert (tmp_path / 'figures' / 'lfw_hist_ict.png').exists() and '0.15' in lfw.markdown(out)
+
+
+def test_lfw_pairs_naming_absent_images_are_counted_skips(shared_dir, tmp_path):
+  from eval import lfw  # pylint: disable=g-import-not-at-top
+  root = shared_dir / 'formats' / 'lfw'
+  images, lms, pairs, skipped = lfw.lfw_inputs(root / 'pairs.txt', root)
+  # Only Anthony_Hopkins 0001/0002 are in the sample: their matched pair survives, every other is skipped.
+  assert len(images) == 2 and lms.shape == (2, 68, 2)
+  assert [(p[2]) for p in pairs] == [True]
+  assert skipped['pair skipped (an image missing or without a face)'] == 5999
+  with pytest.raises(FileNotFoundError, match='no such file'):
+    lfw.lfw_inputs(tmp_path / 'pairs.txt', root)
+  with pytest.raises(ValueError, match='no usable pairs'):
+    lfw.evaluate([], np.zeros((0, 4, 4, 3), np.uint8), np.zeros((0, 68, 2)), [], skipped)
+
+
+def test_run_folder_reconstructs_through_the_encoder(synthetic, tmp_path):
+  from tests.eval import helpers  # pylint: disable=g-import-not-at-top
+  run = helpers.make_run(tmp_path / 'run')
+  rec = model_io.load_reconstructor(run)
+  assert rec.name == 'run' and rec.topology.num_vertices == len(rec.topology.mean_vertices)
+  data = bu3dfe.load_inputs(synthetic.test_bu3dfe, max_scans=1)
+  scan, image, lms = data.items[0]
+  assert image.shape[:2] == (256, 256)  # not a 240 crop: the adapter cuts the face out first
+  recon = rec.reconstruct(image[None], lms[None])
+  assert recon.vertices.shape == (1, rec.topology.num_vertices, 3) and recon.images.shape == (1, 240, 240, 3)
+  assert recon.lip_masks.shape == (1, 240, 240, 2) and recon.lip_masks.any()
+  with pytest.raises(FileNotFoundError, match='config.json'):
+    model_io.load_reconstructor(tmp_path)
+  with pytest.raises(ValueError, match='expected a run folder or a model.export'):
+    model_io.load_reconstructor(tmp_path / 'model.txt')
+
+
+def test_report_runs_every_synthetic_table(synthetic, ict_export, tmp_path):
+  from eval import report  # pylint: disable=g-import-not-at-top
+  out = report.run([str(ict_export)], tmp_path, synthetic, ict_identity_modes=20)
+  assert out['errors'] == {}
+  assert set(out['sections']) == {'synthetic/bu3dfe', 'synthetic/lips', 'synthetic/disentanglement',
+                                  'synthetic/lfw', 'synthetic/subspace'}
+  text = (tmp_path / 'report.md').read_text()
+  for needle in ('1.75 ± 0.44', '0.54', '0.0116', '0.15', '| mean template |', '| ict |'):
+    assert needle in text, needle
+  assert (tmp_path / 'report.json').exists()
