@@ -179,7 +179,7 @@ class LandmarkFitter:
       dp[:, 1, 1] = focal / z
       dp[:, 1, 2] = -focal * cam[:, 1] / z ** 2
       jt = dp.reshape(-1, 3) / sigma  # [2L, 3]
-      jc = np.einsum('lpj,jk,lkc->lpc', dp, rot, basis).reshape(-1, basis.shape[-1]) / sigma
+      jc = np.einsum('lpj,jk,lkc->lpc', dp, rot, basis).reshape(2 * len(v), basis.shape[-1]) / sigma
       ja = np.zeros((2 * len(v), 3))
       for i in range(3):
         e = np.zeros(3)

@@ -142,7 +142,11 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
 
 
 def _cfg(split) -> dict:
+  """The configuration the split was generated with (its config.json), else the requested one."""
   import dataclasses  # pylint: disable=g-import-not-at-top
+  written = pathlib.Path(split.root) / 'config.json'
+  if written.is_file():
+    return json.loads(written.read_text())
   return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(split.config).items()}
 
 
