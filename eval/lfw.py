@@ -32,6 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
+from eval import errors
 from eval import figures
 from eval import metrics
 from eval import model_io
@@ -223,6 +224,7 @@ def markdown(out: dict) -> str:
   return '\n'.join(lines)
 
 
+@errors.friendly('eval.lfw')
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   del argv

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from eval import errors
 from eval import metrics
 from eval import model_io
 from eval import paper
@@ -81,6 +82,7 @@ def markdown(out: dict) -> str:
   return '\n'.join(lines)
 
 
+@errors.friendly('eval.lips')
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   del argv

@@ -28,6 +28,7 @@ from typing import Sequence
 
 from eval import bu3dfe
 from eval import disentanglement
+from eval import errors
 from eval import lfw
 from eval import lips
 from eval import model_io
@@ -150,6 +151,7 @@ def _cfg(split) -> dict:
   return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(split.config).items()}
 
 
+@errors.friendly('eval.report')
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   del argv

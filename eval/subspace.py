@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from eval import errors
 from eval import metrics
 from eval import model_io
 
@@ -106,6 +107,7 @@ def markdown(results: list[dict]) -> str:
   return '\n'.join(lines + [''])
 
 
+@errors.friendly('eval.subspace')
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   del argv

@@ -126,6 +126,11 @@ def test_subspace_missing_export_is_a_clear_error(tmp_path):
     subspace.evaluate(tmp_path)
   with pytest.raises(FileNotFoundError, match='does not exist'):
     subspace.evaluate(tmp_path / 'x.npz')
+  r = _run('eval.subspace', f'--model={tmp_path / "x.npz"}')
+  assert r.returncode == 2 and 'eval.subspace: error:' in r.stderr and 'Traceback' not in r.stderr
+  (tmp_path / 'bad.npz').write_bytes(b'not a zip')
+  with pytest.raises(ValueError, match='not a readable .npz'):
+    subspace.evaluate(tmp_path / 'bad.npz')
 
 
 class _ClipEmbedder:
