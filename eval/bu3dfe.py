@@ -196,7 +196,8 @@ def evaluate(reconstructors: Sequence, data: Bu3dfeInput, protocol: str = 'auto'
     rows = []
     for scan, image, lms in tqdm(items, desc=rec.name, leave=False):
       mesh = meshes[scan.name.stem]
-      same_topology = (len(mesh.vertices) == topo.num_vertices and mesh.triangles.shape == topo.triangles.shape
+      same_topology = (len(mesh.vertices) == topo.num_vertices
+                       and mesh.triangles.shape == topo.triangles.shape
                        and np.array_equal(mesh.triangles, topo.triangles))
       proto = protocol if protocol != 'auto' else ('vertex' if same_topology else 'scan')
       if proto == 'vertex' and not same_topology:
@@ -322,7 +323,8 @@ def define_flags() -> None:
   flags.DEFINE_string('groundtruth', None, 'Synthetic ground truth npz (default ROOT/../groundtruth.npz '
                       'when it exists: landmarks from it and the true-ICT baseline).')
   flags.DEFINE_enum('protocol', 'auto', ['auto', 'vertex', 'scan'], 'Error protocol (module docstring).')
-  flags.DEFINE_float('crop_radius_mm', CROP_RADIUS_MM, 'Scan crop radius around the nose tip (scan protocol).')
+  flags.DEFINE_float('crop_radius_mm', CROP_RADIUS_MM, 
+                     'Scan crop radius around the nose tip (scan protocol).')
   flags.DEFINE_integer('max_scans', 0, 'Evaluate at most this many images (0: all).')
   flags.DEFINE_bool('baselines', True, 'Also evaluate the mean template (and the true ICT model on '
                     'synthetic data).')

@@ -26,6 +26,8 @@ import time
 import traceback
 from typing import Sequence
 
+import numpy as np
+
 from eval import bu3dfe
 from eval import disentanglement
 from eval import errors
@@ -42,7 +44,8 @@ def synthetic_split(seed: int, num_identities: int, num_neutral: int, num_test_s
   """The synthetic dataset for these flags (generated on first use, cached by configuration)."""
   from data import synthetic  # pylint: disable=g-import-not-at-top
   cfg = synthetic.SyntheticConfig(num_identities=num_identities, num_neutral=num_neutral,
-                                  num_test_subjects=num_test_subjects, test_expressions=tuple(test_expressions),
+                                  num_test_subjects=num_test_subjects,
+                                  test_expressions=tuple(test_expressions),
                                   identity_modes=identity_modes, yaw_deg=yaw_deg, pitch_deg=pitch_deg,
                                   roll_deg=roll_deg, seed=seed)
   return synthetic.ensure_synthetic_dataset(cfg, root)
@@ -84,9 +87,9 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
     return out, disentanglement.markdown(out)
 
   def synth_lfw():
-    import numpy as np  # pylint: disable=g-import-not-at-top
     frames, skipped = records.read_frames(split.train_video + ',' + split.train_neutral)
-    out = lfw.evaluate(recs_real, np.stack([f.image for f in frames]), np.stack([f.landmarks for f in frames]),
+    images, lms = np.stack([f.image for f in frames]), np.stack([f.landmarks for f in frames])
+    out = lfw.evaluate(recs_real, images, lms,
                        lfw.synthetic_pairs(frames), skipped, True, output / 'synthetic')
     return out, lfw.markdown(out)
 
@@ -120,7 +123,6 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
     section('real/disentanglement', real_dis)
   if lfw_pairs and lfw_images:
     def real_lfw():
-      import numpy as np  # pylint: disable=g-import-not-at-top
       imgs, lms, pairs, skipped = lfw.lfw_inputs(lfw_pairs, lfw_images)
       images = np.stack(imgs) if imgs else np.zeros((0, 1, 1, 3), np.uint8)
       out = lfw.evaluate(recs_real, images, lms, pairs, skipped, False, output / 'real')
@@ -130,7 +132,8 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
             f'Models: {", ".join(models) if models else "(none: baselines only)"}. '
             f'Synthetic split: {split.root} (config {json.dumps(_cfg(split))}).',
             f'Generated {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} on '
-            f'{platform.machine()} / Python {platform.python_version()}. Baselines: mean template with fitted '
+            f'{platform.machine()} / Python {platform.python_version()}. '
+            'Baselines: mean template with fitted '
             'pose; true ICT model fitted to landmarks (synthetic). Paper numbers are on real data (BU-3DFE, '
             'LFW, EmotioNet) and are shown for context, not as a like-for-like comparison.', '']
   if errors:

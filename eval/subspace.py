@@ -68,7 +68,8 @@ def evaluate(export_path: str | pathlib.Path, identity_modes: int = 40, name: st
   ict_id, ict_exp, names = true_spaces(region, identity_modes)
   n = len(d['mean_vertices'])
   if ict_id.shape[0] != 3 * n:
-    raise ValueError(f'{path}: {n} vertices, the synthetic world\'s {region} template has {ict_id.shape[0] // 3}: '
+    raise ValueError(f'{path}: {n} vertices, the synthetic world\'s {region} template has '
+                     f'{ict_id.shape[0] // 3}: '
                      'mismatched topology (eval.subspace compares vertex spaces on the same template).')
   l_id = d['identity_basis'].reshape(3 * n, -1).astype(np.float64)
   l_exp = d['expression_basis'].reshape(3 * n, -1).astype(np.float64)
@@ -92,7 +93,8 @@ def markdown(results: list[dict]) -> str:
            'id vs true expr: max cos |', '|---|---|---|---|---|---|']
   k = f'count_above_{THRESHOLD}'
   for r in results:
-    e, i, x = r['expression_vs_ict_expression'], r['identity_vs_ict_identity'], r['identity_vs_ict_expression']
+    e, i = r['expression_vs_ict_expression'], r['identity_vs_ict_identity']
+    x = r['identity_vs_ict_expression']
     lines.append(f"| {r['model']} | {e['mean']:.3f} | {e[k]}/{e['dimension']} | {i['mean']:.3f} | "
                  f"{i[k]}/{i['dimension']} (of {r['ict_identity_modes']} true) | "
                  f"{max(x['cosines'], default=float('nan')):.3f} |")
