@@ -319,7 +319,7 @@ class Trainer:
       optimizer = Adam(variables, stage.learning_rate, total_steps, scales)
       step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
       position = tf.Variable(0, dtype=tf.int64, trainable=False, name='input_position')
-    ckpt = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae}, optimizer=optimizer,
+    ckpt = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}, optimizer=optimizer,
                                step=step_var, input_position=position)
     manager = tf.train.CheckpointManager(ckpt, str(self.stage_dir(name)), max_to_keep=3)
     started_from = self._restore(name, ckpt, manager)
@@ -407,7 +407,8 @@ class Trainer:
     for prev in reversed(names[:names.index(name)]):
       latest = tf.train.latest_checkpoint(str(self.stage_dir(prev)))
       if latest:
-        tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae}).restore(latest).expect_partial()
+        status = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}).restore(latest)
+        status.expect_partial().assert_existing_objects_matched()
         return latest
     return 'initialisation'
 
