@@ -114,6 +114,20 @@ class Autoencoder(keras.Model):
     groups.update(M_gid=[self.face_model.m_gid], M_gexp=[self.face_model.m_gexp], M_R=[self.face_model.m_r])
     return groups
 
+  def checkpoint_tree(self) -> tf.Module:
+    """A trackable holding every variable, keyed ``<index>_<name>`` in ``self.weights`` order.
+
+    Checkpoints use this, not the Keras model itself: Keras 3 models do not expose their nested layers to
+    ``tf.train.Checkpoint``, and Keras' auto-generated layer names (``autoencoder_1/...``) depend on how
+    many models a process built before, so they cannot be keys. The order of ``self.weights`` is fixed by
+    the architecture (configuration). Call after the variables exist (``build_all``).
+    """
+    if not self.weights:
+      raise ValueError('Autoencoder.checkpoint_tree: build the model first (build_all)')
+    tree = tf.Module(name='autoencoder_variables')
+    tree.variables_by_path = {f'{i:04d}_{v.name}': v for i, v in enumerate(self.weights)}
+    return tree
+
   def build_all(self) -> None:
     """Creates every variable (one forward pass on a blank batch)."""
     s = self.model_config.image_size
@@ -183,7 +197,8 @@ class Autoencoder(keras.Model):
     for s in stages:
       latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR / s))
       if latest:
-        tf.train.Checkpoint(**{CHECKPOINT_KEY: ae}).restore(latest).expect_partial()
+        tf.train.Checkpoint(**{CHECKPOINT_KEY: ae.checkpoint_tree()}).restore(latest).expect_partial(
+        ).assert_existing_objects_matched()
         ae.restored_from = latest
         return ae
     raise FileNotFoundError(f'No checkpoint for stage(s) {stages} under {run_dir / CHECKPOINT_DIR}')

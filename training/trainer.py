@@ -310,21 +310,27 @@ class Trainer:
 
   # ------------------------------------------------------------------------------------------- stage
 
-  def run_stage(self, name: str, steps: typing.Optional[int] = None) -> dict:
-    """Trains stage ``name`` up to ``steps`` (default: the stage's length); returns a summary dict."""
+  def run_stage(self, name: str, steps: typing.Optional[int] = None,
+                stop_at: typing.Optional[int] = None) -> dict:
+    """Trains stage ``name`` up to ``steps`` (default: the stage's length); returns a summary dict.
+
+    ``stop_at``: pause after this step (checkpoint saved, no export), as an interruption would; the
+    learning-rate schedule still spans ``steps``.
+    """
     stage = self.cfg.stage(name)
     total_steps = stage.steps if steps is None else int(steps)
+    end = total_steps if stop_at is None else min(int(stop_at), total_steps)
     variables, scales = self._variables(stage)
     with self.strategy.scope():
       optimizer = Adam(variables, stage.learning_rate, total_steps, scales)
       step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
       position = tf.Variable(0, dtype=tf.int64, trainable=False, name='input_position')
-    ckpt = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae}, optimizer=optimizer,
+    ckpt = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}, optimizer=optimizer,
                                step=step_var, input_position=position)
     manager = tf.train.CheckpointManager(ckpt, str(self.stage_dir(name)), max_to_keep=3)
     started_from = self._restore(name, ckpt, manager)
     start = int(step_var.numpy())
-    if start >= total_steps:
+    if start >= end:
       log.warning('stage %s: already at step %d of %d; nothing to do', name, start, total_steps)
       return {'stage': name, 'steps': start, 'started_from': started_from, 'skipped': 0}
     perceptual_on = 'perceptual' in stage.losses and self.cfg.losses.perceptual > 0
@@ -342,10 +348,10 @@ class Trainer:
     bad_in_row, skipped, history = 0, 0, []
     last_saved = start
     it = iter(dist_ds)
-    bar = tqdm.tqdm(total=total_steps, initial=start, desc=f'{name:>8s}', unit='step', dynamic_ncols=True,
+    bar = tqdm.tqdm(total=end, initial=start, desc=f'{name:>8s}', unit='step', dynamic_ncols=True,
                     disable=not self.progress, smoothing=0.1)
     try:
-      for step in range(start, total_steps):
+      for step in range(start, end):
         t0 = time.perf_counter()
         batch = next(it)
         result = step_fn(batch)
@@ -393,10 +399,11 @@ class Trainer:
       writer.flush()
       for s, h in old_handlers.items():
         signal.signal(s, h)
-    manager.save(checkpoint_number=total_steps)
+    manager.save(checkpoint_number=end)
     self._write_history(name, history)
-    self.export_stage(name)
-    return {'stage': name, 'steps': total_steps, 'started_from': started_from, 'skipped': skipped,
+    if end == total_steps:
+      self.export_stage(name)
+    return {'stage': name, 'steps': end, 'started_from': started_from, 'skipped': skipped,
             'final_total': history[-1]['total'] if history else None}
 
   def _restore(self, name, ckpt, manager) -> str:
@@ -407,7 +414,8 @@ class Trainer:
     for prev in reversed(names[:names.index(name)]):
       latest = tf.train.latest_checkpoint(str(self.stage_dir(prev)))
       if latest:
-        tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae}).restore(latest).expect_partial()
+        status = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}).restore(latest)
+        status.expect_partial().assert_existing_objects_matched()
         return latest
     return 'initialisation'
 
