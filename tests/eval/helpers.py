@@ -61,6 +61,6 @@ def make_run(path: pathlib.Path) -> pathlib.Path:
   ae.build_all()
   path.mkdir(parents=True, exist_ok=True)
   (path / autoencoder.CONFIG_FILE).write_text(json.dumps({'model': mc.to_dict(), 'encoder': ec.to_dict()}))
-  tf.train.Checkpoint(**{autoencoder.CHECKPOINT_KEY: ae}).save(
+  tf.train.Checkpoint(**{autoencoder.CHECKPOINT_KEY: ae.checkpoint_tree()}).save(
       str(path / autoencoder.CHECKPOINT_DIR / 'combined' / 'ckpt'))
   return path
