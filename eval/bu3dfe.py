@@ -81,6 +81,7 @@ class Bu3dfeInput:
   items: list  # (scan, image uint8 [H, W, 3], landmarks [68, 2])
   skipped: collections.Counter
   synthetic: bool
+  identity_modes: int | None = None  # K of the synthetic world (from its ground truth)
 
 
 def load_inputs(root: str | pathlib.Path, groundtruth: str | pathlib.Path | None = None,
@@ -101,10 +102,11 @@ def load_inputs(root: str | pathlib.Path, groundtruth: str | pathlib.Path | None
     raise ValueError(f'--data={root}: no BU-3DFE scans found (expected <subject>/<stem>_F3D.wrl files, e.g. '
                      'F0001/F0001_NE00WH_F3D.wrl; see shared/formats/BU3DFE.md).')
   gt_path = pathlib.Path(groundtruth) if groundtruth else root.parent / 'groundtruth.npz'
-  gt_lms = {}
+  gt_lms, modes = {}, None
   if gt_path.is_file():
     with np.load(gt_path) as g:
       gt_lms = {str(n): l for n, l in zip(g['name'], g['landmarks2d'])}
+      modes = int(g['alpha'].shape[-1]) if 'alpha' in g.files else None
   elif groundtruth:
     raise FileNotFoundError(f'--groundtruth={gt_path} does not exist.')
   skipped = collections.Counter()
@@ -133,7 +135,7 @@ def load_inputs(root: str | pathlib.Path, groundtruth: str | pathlib.Path | None
         continue
       lms = faces[0].landmarks
     items.append((scan, image, np.asarray(lms, np.float64)))
-  return Bu3dfeInput(items, skipped, synthetic=bool(gt_lms))
+  return Bu3dfeInput(items, skipped, synthetic=bool(gt_lms), identity_modes=modes)
 
 
 def _group_centroids_bnd(points: np.ndarray) -> np.ndarray:
@@ -311,7 +313,7 @@ def main(argv: Sequence[str]) -> None:
   del argv
   f = flags.FLAGS
   data = load_inputs(f.data, f.groundtruth, f.max_scans)
-  recs = model_io.with_baselines(f.model, data.synthetic, f.baselines)
+  recs = model_io.with_baselines(f.model, data.synthetic, f.baselines, ict_identity_modes=data.identity_modes)
   out = evaluate(recs, data, f.protocol, f.crop_radius_mm, pathlib.Path(f.output) if f.output else None)
   print(markdown(out))
 

@@ -374,14 +374,18 @@ def lip_masks(recon: Reconstruction, topology: Topology) -> np.ndarray:
 
 
 def with_baselines(models: Sequence[str], synthetic: bool, baselines: bool = True,
-                   region: str = 'narrow') -> list:
+                   region: str = 'narrow', ict_identity_modes: int | None = None) -> list:
   """The reconstructors of ``models`` (paths) followed by the baselines: the mean template with a fitted
-  pose, and on synthetic data the true ICT model fitted to the same landmarks."""
+  pose, and on synthetic data the true ICT model (``ict_identity_modes`` leading identity modes, default
+  the synthetic world's) fitted to the same landmarks."""
   recs = [load_reconstructor(m) for m in models]
   if baselines:
     recs.append(mean_template_fitter(recs[0].topology if recs else template_topology(region)))
     if synthetic:
-      recs.append(ict_fitter(region))
+      if ict_identity_modes is None:
+        from data.synthetic import config as synthetic_config  # pylint: disable=g-import-not-at-top
+        ict_identity_modes = synthetic_config.SyntheticConfig().identity_modes
+      recs.append(ict_fitter(region, ict_identity_modes))
   return recs
 
 

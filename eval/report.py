@@ -57,7 +57,7 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
   """Runs every section; returns the report dict (also written to ``output``)."""
   output.mkdir(parents=True, exist_ok=True)
   sections, errors, md = {}, {}, []
-  recs_synth = model_io.with_baselines(models, synthetic=True)
+  recs_synth = model_io.with_baselines(models, synthetic=True, ict_identity_modes=ict_identity_modes)
   recs_real = [r for r in recs_synth if r.name != 'ICT model (true)']
 
   def section(key, fn):
@@ -106,7 +106,8 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
   if bu3dfe_root:
     def real_bu3dfe():
       data = bu3dfe.load_inputs(bu3dfe_root)
-      out = bu3dfe.evaluate(model_io.with_baselines(models, data.synthetic), data, output=output / 'real')
+      recs = model_io.with_baselines(models, data.synthetic, ict_identity_modes=data.identity_modes)
+      out = bu3dfe.evaluate(recs, data, output=output / 'real')
       return out, bu3dfe.markdown(out)
     section('real/bu3dfe', real_bu3dfe)
   if real_records:
