@@ -94,8 +94,16 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
     return out, lfw.markdown(out)
 
   def synth_subspace():
-    res = [subspace.evaluate(m, ict_identity_modes) for m in models]
-    return {'models': res}, subspace.markdown(res)
+    res, skipped = [], []
+    for m in models:
+      try:
+        subspace.find_export(m)
+      except FileNotFoundError as e:
+        skipped.append(str(e))
+        continue
+      res.append(subspace.evaluate(m, ict_identity_modes))
+    text = subspace.markdown(res) if res else '### Learned vs true ICT spaces\n'
+    return {'models': res, 'skipped': skipped}, text + ''.join(f'\nSkipped: {s}\n' for s in skipped)
 
   section('synthetic/bu3dfe', synth_bu3dfe)
   section('synthetic/lips', synth_lips)

@@ -33,9 +33,13 @@ from eval import model_io
 THRESHOLD = 0.9
 
 
-def _find_export(path: str | pathlib.Path) -> pathlib.Path:
+def find_export(path: str | pathlib.Path) -> pathlib.Path:
+  """``path`` itself, or the export of a run folder (``export/<last stage>.npz``, else its newest .npz)."""
   path = pathlib.Path(path)
   if path.is_dir():
+    for stage in ('combined', 'identity', 'pose'):  # training writes export/<stage>.npz; the last stage wins
+      if (path / 'export' / f'{stage}.npz').is_file():
+        return path / 'export' / f'{stage}.npz'
     found = sorted(path.rglob('*.npz'), key=lambda p: p.stat().st_mtime)
     if not found:
       raise FileNotFoundError(f'{path}: a run folder without a model export (*.npz); eval.subspace needs the '
@@ -62,7 +66,7 @@ def _summary(c: np.ndarray) -> dict:
 
 
 def evaluate(export_path: str | pathlib.Path, identity_modes: int = 40, name: str | None = None) -> dict:
-  path = _find_export(export_path)
+  path = find_export(export_path)
   d = model_io.read_export(path)
   region = d['config'].get('region', 'narrow')
   ict_id, ict_exp, names = true_spaces(region, identity_modes)

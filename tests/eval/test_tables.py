@@ -186,6 +186,12 @@ def test_run_folder_reconstructs_through_the_encoder(synthetic, tmp_path):
   recon = rec.reconstruct(image[None], lms[None])
   assert recon.vertices.shape == (1, rec.topology.num_vertices, 3) and recon.images.shape == (1, 240, 240, 3)
   assert recon.lip_masks.shape == (1, 240, 240, 2) and recon.lip_masks.any()
+  # The whole report through the encoder path (a run without an export: subspace is a reported skip).
+  from eval import report  # pylint: disable=g-import-not-at-top
+  out = report.run([str(run)], tmp_path / 'report', synthetic, ict_identity_modes=20)
+  assert out['errors'] == {}, out['errors']
+  assert out['sections']['synthetic/bu3dfe']['methods']['run']['overall']['n'] == 2
+  assert 'without a model export' in out['sections']['synthetic/subspace']['skipped'][0]
   with pytest.raises(FileNotFoundError, match='config.json'):
     model_io.load_reconstructor(tmp_path)
   with pytest.raises(ValueError, match='expected a run folder or a model.export'):
