@@ -39,6 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
+from data import bu3dfe as bu3dfe_io
 from eval import errors
 from eval import figures
 from eval import metrics
@@ -54,15 +55,6 @@ GROUPS = (('right_eye', range(36, 42)), ('left_eye', range(42, 48)), ('right_bro
           ('left_brow', range(22, 27)), ('nostrils', range(31, 36)), ('outer_mouth', range(48, 60)))
 NOSE_TIP = 30
 EXPRESSIONS = ('NE', 'AN', 'DI', 'FE', 'HA', 'SA', 'SU')
-
-
-def _bu_io():
-  """The BU-3DFE readers (``data.bu3dfe`` once the formats split lands, ``data.readers`` before)."""
-  try:
-    from data import bu3dfe as io  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from data import readers as io  # pylint: disable=g-import-not-at-top
-  return io
 
 
 @dataclasses.dataclass
@@ -92,7 +84,7 @@ def load_inputs(root: str | pathlib.Path, groundtruth: str | pathlib.Path | None
     FileNotFoundError / ValueError: ``root`` missing, or no ``*_F3D.wrl`` scan under it.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  io = _bu_io()
+  io = bu3dfe_io
   root = pathlib.Path(root)
   if not root.is_dir():
     raise FileNotFoundError(f'--data={root}: no such folder (expected the BU-3DFE layout '
@@ -139,7 +131,7 @@ def load_inputs(root: str | pathlib.Path, groundtruth: str | pathlib.Path | None
 
 
 def _group_centroids_bnd(points: np.ndarray) -> np.ndarray:
-  groups = _bu_io().BU3DFE_LANDMARK_GROUPS
+  groups = bu3dfe_io.BU3DFE_LANDMARK_GROUPS
   return np.stack([points[list(groups[g])].mean(0) for g, _ in GROUPS])
 
 
@@ -183,7 +175,7 @@ def evaluate(reconstructors: Sequence, data: Bu3dfeInput, protocol: str = 'auto'
              crop_radius_mm: float = CROP_RADIUS_MM, output: pathlib.Path | None = None) -> dict:
   """Runs every reconstructor on every item; returns the results dict (also written when ``output``)."""
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  io = _bu_io()
+  io = bu3dfe_io
   results, skipped = {}, collections.Counter(data.skipped)
   cases = {}
   meshes, items = {}, []
