@@ -11,6 +11,7 @@ Video frames are decoded sequentially with PyAV, one at a time (a long clip neve
 from __future__ import annotations
 
 import dataclasses
+import fractions
 import pathlib
 from typing import Iterator, Optional
 
@@ -124,6 +125,23 @@ def video_frames(path: pathlib.Path, max_frames: Optional[int] = None, stride: i
     raise
   except Exception as e:  # pylint: disable=broad-except
     raise media.Drop(media.CORRUPT_VIDEO, f'{path.name}: decoding failed after {count} frames: {e}') from e
+
+
+def write_video(path, frames: list[np.ndarray], fps: float) -> pathlib.Path:
+  """H.264 (yuv420p) MP4 from uint8 RGB frames of one even size."""
+  import av  # pylint: disable=g-import-not-at-top
+  path = pathlib.Path(path)
+  h, w = frames[0].shape[:2]
+  with av.open(str(path), mode='w') as c:
+    s = c.add_stream('libx264', rate=fractions.Fraction(fps).limit_denominator(1000))
+    s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, 'yuv420p'
+    for f in frames:
+      for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:s.height, :s.width]),
+                                                   format='rgb24')):
+        c.mux(p)
+    for p in s.encode():
+      c.mux(p)
+  return path
 
 
 def spread_indices(count: int, num: int) -> np.ndarray:

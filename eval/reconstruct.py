@@ -44,17 +44,21 @@ import numpy as np
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('model', None, 'Run folder (training.main) or personalised model folder.')
-flags.DEFINE_string('input', None, 'Image, video, or folder of images and videos.')
-flags.DEFINE_string('output', None, 'Output folder (created).')
-flags.DEFINE_integer('min_face_size', 200, 'Smallest face crop side kept, source pixels (paper: 200).')
-flags.DEFINE_bool('smooth', True, 'One Euro smoothing of per-frame pose and expression (videos).')
-flags.DEFINE_float('min_cutoff', 1.0, 'One Euro min_cutoff, Hz.')
-flags.DEFINE_float('beta', 0.3, 'One Euro speed coefficient.')
-flags.DEFINE_integer('max_frames', 0, 'Frames read per video (0: all).')
-flags.DEFINE_integer('stride', 1, 'Read every stride-th video frame.')
-flags.DEFINE_integer('texture_size', 512, 'Side of the baked albedo texture, pixels.')
-flags.DEFINE_bool('progress', True, 'Show tqdm progress bars.')
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a program, so that tests can import the module)."""
+  flags.DEFINE_string('model', None, 'Run folder (training.main) or personalised model folder.')
+  flags.DEFINE_string('input', None, 'Image, video, or folder of images and videos.')
+  flags.DEFINE_string('output', None, 'Output folder (created).')
+  flags.DEFINE_integer('min_face_size', 200, 'Smallest face crop side kept, source pixels (paper: 200).')
+  flags.DEFINE_bool('smooth', True, 'One Euro smoothing of per-frame pose and expression (videos).')
+  flags.DEFINE_float('min_cutoff', 1.0, 'One Euro min_cutoff, Hz.')
+  flags.DEFINE_float('beta', 0.3, 'One Euro speed coefficient.')
+  flags.DEFINE_integer('max_frames', 0, 'Frames read per video (0: all).')
+  flags.DEFINE_integer('stride', 1, 'Read every stride-th video frame.')
+  flags.DEFINE_integer('texture_size', 512, 'Side of the baked albedo texture, pixels.')
+  flags.DEFINE_bool('progress', True, 'Show tqdm progress bars.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,24 +85,6 @@ def expression_basis(ae) -> np.ndarray:
   out = ae.face_model(alpha=tf.zeros([k, ae.model_config.num_identity]), delta=tf.eye(k),
                       beta=tf.zeros([k, ae.model_config.num_albedo]))
   return out['vertices'].numpy() - ae.face_model.mean_vertices.numpy()[None]
-
-
-def write_video(path, frames: list[np.ndarray], fps: float) -> pathlib.Path:
-  """H.264 (yuv420p) MP4 from uint8 RGB frames of one even size."""
-  import av  # pylint: disable=g-import-not-at-top
-  from fractions import Fraction  # pylint: disable=g-import-not-at-top
-  path = pathlib.Path(path)
-  h, w = frames[0].shape[:2]
-  with av.open(str(path), mode='w') as c:
-    s = c.add_stream('libx264', rate=Fraction(fps).limit_denominator(1000))
-    s.width, s.height, s.pix_fmt = w - w % 2, h - h % 2, 'yuv420p'
-    for f in frames:
-      for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f[:s.height, :s.width]),
-                                                   format='rgb24')):
-        c.mux(p)
-    for p in s.encode():
-      c.mux(p)
-  return path
 
 
 def panels(ae, crops: np.ndarray, decoded: dict, params: dict) -> np.ndarray:
@@ -219,7 +205,7 @@ def reconstruct_video(ae, path, output, opts, analyzer) -> dict:
     part = slice(s, s + 32)
     frames += list(panels(ae, crops[part], {k: decoded[k][part] for k in ('vertices', 'image', 'mask')},
                           {k: params[k][part] for k in ('angles', 'translation')}))
-  write_video(out_dir / 'overlay.mp4', frames, fps_used)
+  face_frames.write_video(out_dir / 'overlay.mp4', frames, fps_used)
   entry['outputs'] = [str(out_dir)]
   return entry
 
@@ -291,4 +277,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   cli.run(main)

@@ -30,15 +30,19 @@ import numpy as np
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('model', None, 'Run folder (generic or personalised model).')
-flags.DEFINE_string('source', None, 'Video or image whose expression is transferred.')
-flags.DEFINE_string('target', None, 'Image whose identity receives the expression.')
-flags.DEFINE_string('output', None, 'Output folder (created).')
-flags.DEFINE_integer('min_face_size', 200, 'Smallest face crop side kept, source pixels (paper: 200).')
-flags.DEFINE_integer('max_frames', 0, 'Source video frames read (0: all).')
-flags.DEFINE_integer('stride', 1, 'Read every stride-th source frame.')
-flags.DEFINE_integer('columns', 6, 'Source frames shown in transfer.png.')
-flags.DEFINE_bool('progress', True, 'Show tqdm progress bars.')
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a program, so that tests can import the module)."""
+  flags.DEFINE_string('model', None, 'Run folder (generic or personalised model).')
+  flags.DEFINE_string('source', None, 'Video or image whose expression is transferred.')
+  flags.DEFINE_string('target', None, 'Image whose identity receives the expression.')
+  flags.DEFINE_string('output', None, 'Output folder (created).')
+  flags.DEFINE_integer('min_face_size', 200, 'Smallest face crop side kept, source pixels (paper: 200).')
+  flags.DEFINE_integer('max_frames', 0, 'Source video frames read (0: all).')
+  flags.DEFINE_integer('stride', 1, 'Read every stride-th source frame.')
+  flags.DEFINE_integer('columns', 6, 'Source frames shown in transfer.png.')
+  flags.DEFINE_bool('progress', True, 'Show tqdm progress bars.')
 
 
 def _u8(x):
@@ -98,7 +102,6 @@ def run(ae, source, target, output, min_face_size: int = 200, max_frames: int = 
   """
   from data import face as face_lib  # pylint: disable=g-import-not-at-top
   from data import face_frames  # pylint: disable=g-import-not-at-top
-  from eval import reconstruct  # pylint: disable=g-import-not-at-top
   from model import reconstruction  # pylint: disable=g-import-not-at-top
   from model import visualize  # pylint: disable=g-import-not-at-top
   output = pathlib.Path(output)
@@ -128,7 +131,7 @@ def run(ae, source, target, output, min_face_size: int = 200, max_frames: int = 
   files['transfer.npz'] = str(output / 'transfer.npz')
   if len(crops) > 1:
     frames = list(_u8(np.concatenate(rows, axis=2)))
-    files['transfer.mp4'] = str(reconstruct.write_video(output / 'transfer.mp4', frames, fps))
+    files['transfer.mp4'] = str(face_frames.write_video(output / 'transfer.mp4', frames, fps))
   summary = {'source': str(source), 'target': str(target_path), 'frames_reconstructed': len(crops),
              'frames_seen': len(crops) + sum(skipped.values()), 'skipped': dict(skipped),
              'rows': ['source', 'source reconstruction', 'transfer onto target', 'transfer geometry'],
@@ -156,4 +159,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   cli.run(main)
