@@ -115,18 +115,17 @@ class Autoencoder(keras.Model):
     return groups
 
   def checkpoint_tree(self) -> tf.Module:
-    """A trackable holding every variable under its Keras path (``encoder.tower.conv0.kernel``, ...).
+    """A trackable holding every variable, keyed ``<index>_<name>`` in ``self.weights`` order.
 
     Checkpoints use this, not the Keras model itself: Keras 3 models do not expose their nested layers to
-    ``tf.train.Checkpoint``. Call after the variables exist (``build_all``).
+    ``tf.train.Checkpoint``, and Keras' auto-generated layer names (``autoencoder_1/...``) depend on how
+    many models a process built before, so they cannot be keys. The order of ``self.weights`` is fixed by
+    the architecture (configuration). Call after the variables exist (``build_all``).
     """
     if not self.weights:
       raise ValueError('Autoencoder.checkpoint_tree: build the model first (build_all)')
     tree = tf.Module(name='autoencoder_variables')
-    names = [v.path.replace('/', '.') for v in self.weights]
-    if len(set(names)) != len(names):
-      raise ValueError(f'duplicate variable paths in the autoencoder: {sorted(names)}')
-    tree.variables_by_path = dict(zip(names, self.weights))
+    tree.variables_by_path = {f'{i:04d}_{v.name}': v for i, v in enumerate(self.weights)}
     return tree
 
   def build_all(self) -> None:

@@ -42,7 +42,7 @@ def main(argv):
                       checkpoint_every=int(opts.get('checkpoint_every', cfg.checkpoint_every)))
   summary = t.run_stage(stage, steps, stop_at=int(opts['stop_at']) if 'stop_at' in opts else None)
   values = {k: v.numpy().tolist() for k, v in t.ae.checkpoint_tree().variables_by_path.items()
-            if 'per_frame_head' in k or 'M_gid' in k}
+            if v.shape.num_elements() < 50000}
   print('RESULT ' + json.dumps({'summary': summary, 'values': values}))
 
 
