@@ -89,7 +89,7 @@ class Autoencoder(keras.Model):
   def __init__(self, model_config: config_lib.ModelConfig = config_lib.PAPER,
                encoder_config: encoder_lib.EncoderConfig = encoder_lib.EncoderConfig(),
                seed: int = 0, **kwargs):
-    super().__init__(**{'name': 'autoencoder', **kwargs})  # fixed name: stable checkpoint variable paths
+    super().__init__(**kwargs)
     self.model_config, self.encoder_config = model_config, encoder_config
     mc = model_config
     self.template = template_lib.load_template(mc.region, mc.subdivision_level)
