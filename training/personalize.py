@@ -120,8 +120,12 @@ def personalize(model_dir, video, run_dir, cfg: PersonalizeConfig = PersonalizeC
   Raises:
     reconstruction.NotAModelError: ``model_dir`` is not a run folder.
     media.Drop: unreadable video.
-    ValueError: fewer usable frames than 2 N_f (N_f to fine-tune, N_f held out).
+    ValueError: fewer usable frames than 2 N_f (N_f to fine-tune, N_f held out), or ``run_dir`` is
+      ``model_dir``.
   """
+  if pathlib.Path(run_dir).resolve() == pathlib.Path(model_dir).resolve():
+    raise ValueError(f'--run_dir {run_dir} is the generic model\'s folder; the personalised model needs a '
+                     'new one')
   ae = reconstruction.load_autoencoder(model_dir)
   cfg_json = json.loads((pathlib.Path(model_dir) / autoencoder_lib.CONFIG_FILE).read_text())
   try:

@@ -54,6 +54,8 @@ def test_too_few_usable_frames_is_a_clear_error(generic, tmp_path):
   cfg = PersonalizeConfig(steps=1, max_frames=2, stride=1, min_face_size=100)
   with pytest.raises(ValueError, match='usable frames'):
     personalize.personalize(generic, paths.shared_path('media', 'video', CLIP), tmp_path, cfg, progress=False)
+  with pytest.raises(ValueError, match='new one'):
+    personalize.personalize(generic, paths.shared_path('media', 'video', CLIP), generic, cfg, progress=False)
 
 
 def test_cli_rejects_a_model_path_that_is_not_a_model(tmp_path):
