@@ -25,8 +25,11 @@ import sys
 
 from absl import flags
 
+from training import personalize_flags
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('stage', 'all', ['pose', 'identity', 'combined', 'all'], 'Stage(s) to train.')
+flags.DEFINE_enum('stage', 'all', ['pose', 'identity', 'combined', 'all', 'personalize'],
+                  'Stage(s) to train; personalize: training.personalize (--model, --video).')
 flags.DEFINE_enum('config', 'demo', ['paper', 'demo'], 'Named training configuration (training.config).')
 flags.DEFINE_string('run_dir', 'runs/demo', 'Run folder (created; resumed when it exists).')
 flags.DEFINE_string('data', 'synthetic', "'synthetic' or a glob of data.prepare TFRecords (video/multi-frame).")
@@ -37,6 +40,7 @@ flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'], 'tf.distribute
 flags.DEFINE_bool('deterministic', False, 'Deterministic ops and input order (slower).')
 flags.DEFINE_bool('progress', True, 'Show the tqdm progress bar.')
 flags.DEFINE_bool('serving_model', True, 'Write the SavedModel after the last stage.')
+personalize_flags.define_flags(FLAGS)
 
 
 def main(argv):
@@ -46,6 +50,9 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from training import config as config_lib  # pylint: disable=g-import-not-at-top
   from training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  if FLAGS.stage == 'personalize':
+    from training import personalize  # pylint: disable=g-import-not-at-top
+    sys.exit(personalize.main(FLAGS))
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
   cfg = config_lib.get_config(FLAGS.config)

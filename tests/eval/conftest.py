@@ -1,10 +1,13 @@
-"""Fixtures for the eval tests: a tiny synthetic world and model exports (test-only stand-ins)."""
+"""Fixtures for the eval tests: a tiny synthetic world, model exports (test-only stand-ins), a tiny untrained
+model as a run folder and shared media paths."""
 
 import numpy as np
 import pytest
 
+from common import paths
 from eval import model_io
 from tests.eval import helpers
+from tests.eval import tiny_run
 
 
 @pytest.fixture(scope='session')
@@ -42,3 +45,24 @@ class Oracle:
     return model_io.Reconstruction(self._v[s].astype(np.float64), self._i[s].astype(np.float64),
                                    self._a[s], self._t[s], np.full(b, model_io.default_focal(self._size)),
                                    (self._size, self._size))
+
+
+@pytest.fixture(scope='session')
+def tiny_model_dir(tmp_path_factory):
+  return tiny_run.make_run(tmp_path_factory.mktemp('tiny_model') / 'run')
+
+
+@pytest.fixture(scope='session')
+def tiny_model(tiny_model_dir):
+  from model import reconstruction
+  return reconstruction.load_autoencoder(tiny_model_dir)
+
+
+@pytest.fixture(scope='session')
+def photo():
+  return paths.shared_path('media', 'photos', 'obama.jpg')
+
+
+@pytest.fixture(scope='session')
+def video():
+  return paths.shared_path('media', 'video', 'talking_child_d11.mp4')
