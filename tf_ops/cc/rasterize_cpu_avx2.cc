@@ -64,6 +64,20 @@ constexpr int64_t kMaxSimdTriangles = (int64_t{1} << 31) / 3 - 8;
 
 C3DMM_AVX2 inline __m256 Lanes() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
 
+// Loads 8 consecutive (x, y, z, w) records as four 8-lane vectors.
+C3DMM_AVX2 inline void LoadRows(const float* p, __m256* x, __m256* y, __m256* z, __m256* w) {
+  const __m256 t0 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p)), _mm_loadu_ps(p + 16), 1);
+  const __m256 t1 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 4)), _mm_loadu_ps(p + 20), 1);
+  const __m256 t2 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 8)), _mm_loadu_ps(p + 24), 1);
+  const __m256 t3 = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p + 12)), _mm_loadu_ps(p + 28), 1);
+  const __m256 u0 = _mm256_unpacklo_ps(t0, t1), u1 = _mm256_unpackhi_ps(t0, t1);
+  const __m256 u2 = _mm256_unpacklo_ps(t2, t3), u3 = _mm256_unpackhi_ps(t2, t3);
+  *x = _mm256_shuffle_ps(u0, u2, 0x44);
+  *y = _mm256_shuffle_ps(u0, u2, 0xEE);
+  *z = _mm256_shuffle_ps(u1, u3, 0x44);
+  *w = _mm256_shuffle_ps(u1, u3, 0xEE);
+}
+
 C3DMM_AVX2 inline __m256 IsFiniteMask(__m256 v) {
   return _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_EQ_OQ);
 }
@@ -215,7 +229,32 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
   s.y.assign(verts, 0.0f);
   s.z.assign(verts, 0.0f);
   s.inv_w.assign(verts, 0.0f);
-  for (int32_t v = 0; v < num_vertices; ++v) {
+  int32_t first_scalar = 0;
+  if (num_vertices >= 8) {  // ProjectVertex, 8 vertices per step
+    const __m256 min_w = _mm256_set1_ps(kMinW), max_w = _mm256_set1_ps(kMaxW);
+    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 fw = _mm256_set1_ps(static_cast<float>(width));
+    const __m256 fh = _mm256_set1_ps(static_cast<float>(height));
+    const __m256 nan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN());
+    for (; first_scalar + 8 <= num_vertices; first_scalar += 8) {
+      __m256 cx, cy, cz, cw;
+      LoadRows(clip_vertices + 4 * static_cast<int64_t>(first_scalar), &cx, &cy, &cz, &cw);
+      __m256 valid = _mm256_and_ps(_mm256_cmp_ps(cw, min_w, _CMP_GE_OQ), _mm256_cmp_ps(cw, max_w, _CMP_LE_OQ));
+      valid = _mm256_and_ps(valid, _mm256_and_ps(IsFiniteMask(cx), _mm256_and_ps(IsFiniteMask(cy), IsFiniteMask(cz))));
+      const __m256 inv_w = _mm256_and_ps(valid, _mm256_div_ps(one, cw));
+      const __m256 sx = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(cx, inv_w), one),
+                                                                  half), fw), half);
+      const __m256 sy = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(one, _mm256_mul_ps(cy, inv_w)),
+                                                                  half), fh), half);
+      const __m256 sz = _mm256_mul_ps(cz, inv_w);
+      valid = _mm256_and_ps(valid, _mm256_and_ps(IsFiniteMask(sx), _mm256_and_ps(IsFiniteMask(sy), IsFiniteMask(sz))));
+      _mm256_storeu_ps(s.x.data() + first_scalar, _mm256_blendv_ps(nan, sx, valid));
+      _mm256_storeu_ps(s.y.data() + first_scalar, sy);
+      _mm256_storeu_ps(s.z.data() + first_scalar, sz);
+      _mm256_storeu_ps(s.inv_w.data() + first_scalar, inv_w);
+    }
+  }
+  for (int32_t v = first_scalar; v < num_vertices; ++v) {
     const ScreenVertex sv = ProjectVertex(clip_vertices + 4 * static_cast<int64_t>(v), width, height);
     s.x[v] = sv.valid ? sv.x : std::numeric_limits<float>::quiet_NaN();
     s.y[v] = sv.y;
@@ -244,6 +283,7 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
   // Resolve: ids, depth and perspective-correct barycentrics (PerspectiveBarycentrics, 8 lanes).
   const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
   const __m256i three = _mm256_set1_epi32(3);
+  const float* inv_w_plane = s.inv_w.data();
   for (int32_t r = 0; r < band_rows; ++r) {
     const int64_t out_row = static_cast<int64_t>(row_begin + r) * width;
     const int64_t row = static_cast<int64_t>(r) * stride;
@@ -251,13 +291,22 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
     for (; ix + 8 <= width; ix += 8) {
       const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.id.data() + row + ix));
       const __m256i hit = _mm256_cmpgt_epi32(id, _mm256_set1_epi32(-1));
+      float* bary = barycentrics + 3 * (out_row + ix);
+      if (_mm256_testz_si256(hit, hit)) {  // 8 background pixels
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(triangle_ids + out_row + ix), id);
+        _mm256_storeu_ps(depth + out_row + ix, one);
+        _mm256_storeu_ps(bary, zero);
+        _mm256_storeu_ps(bary + 8, zero);
+        _mm256_storeu_ps(bary + 16, zero);
+        continue;
+      }
       const __m256i base = _mm256_mullo_epi32(_mm256_and_si256(id, hit), three);
       // Background lanes gather nothing (there may be no triangle at all) and read vertex 0.
       __m256 iw[3];
       for (int k = 0; k < 3; ++k) {
         const __m256i vertex = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), triangles + k, base,
                                                            hit, 4);
-        iw[k] = _mm256_i32gather_ps(s.inv_w.data(), vertex, 4);
+        iw[k] = _mm256_i32gather_ps(inv_w_plane, vertex, 4);
       }
       const __m256 iw0 = iw[0], iw1 = iw[1], iw2 = iw[2];
       const __m256 l0 = _mm256_loadu_ps(s.l0.data() + row + ix);
@@ -274,7 +323,6 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(triangle_ids + out_row + ix), id);
       _mm256_storeu_ps(depth + out_row + ix, _mm256_blendv_ps(one, _mm256_loadu_ps(s.depth.data() + row + ix),
                                                               _mm256_castsi256_ps(hit)));
-      float* bary = barycentrics + 3 * (out_row + ix);
       for (int j = 0; j < 8; ++j) {
         bary[3 * j] = b[0][j];
         bary[3 * j + 1] = b[1][j];
