@@ -21,13 +21,14 @@ constexpr int kMaxImageSize = 16384;
 // Key of an empty z-buffer entry: larger than any (depth, triangle) key.
 constexpr uint64_t kEmptyKey = ~0ull;
 
-// Range of w for a usable vertex: [2^-64, 2^64]. Within it 1 / w and the sum of the perspective weights
-// (which is at least min(1 / w) / 3 at a covered pixel) stay normal floats far from underflow and
-// overflow, so barycentrics are finite and sum to 1 whether or not denormals are flushed to zero. A
-// vertex outside it (or with w <= 0, or a non-finite coordinate) is unusable, and so is every
-// triangle using it: such triangles are skipped.
-constexpr float kMinW = 5.42101086e-20f;  // 2^-64
-constexpr float kMaxW = 1.84467441e19f;   // 2^64
+// Range of w for a usable vertex: [2^-120, 2^120] (about [7.5e-37, 1.3e36]). Within it 1 / w is a
+// normal float, and at a covered pixel the sum of the perspective weights l_i / w_i (at least
+// min(1 / w_i) / 3, at most 3 max(1 / w_i)) and its reciprocal are normal floats too, so barycentrics
+// are finite and sum to 1 whether or not denormals are flushed to zero. A vertex outside the range
+// (also w <= 0, NaN, or a non-finite or overflowing coordinate) is unusable, and every triangle using
+// it is skipped.
+constexpr float kMinW = 7.523163845e-37f;  // 2^-120
+constexpr float kMaxW = 1.329227996e36f;   // 2^120
 
 // A vertex projected to pixel coordinates; valid == false marks an unusable vertex (see kMinW).
 struct ScreenVertex {

@@ -350,6 +350,37 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
 
 namespace {
 
+// kCompact.index[mask] lists the set bits of `mask` first (in increasing order): the permutation that
+// packs the selected lanes of an 8-lane vector to its front.
+struct CompactTable {
+  alignas(32) int32_t index[256][8];
+  CompactTable() {
+    for (int mask = 0; mask < 256; ++mask) {
+      int n = 0;
+      for (int j = 0; j < 8; ++j) {
+        if (mask & (1 << j)) index[mask][n++] = j;
+      }
+      for (; n < 8; ++n) index[mask][n] = 0;
+    }
+  }
+};
+const CompactTable kCompact;
+
+// Loads 8 consecutive (a, b, c) triples as three 8-lane vectors.
+C3DMM_AVX2 inline void LoadTriples(const float* p, __m256* a, __m256* b, __m256* c) {
+  __m256 m03 = _mm256_castps128_ps256(_mm_loadu_ps(p));
+  __m256 m14 = _mm256_castps128_ps256(_mm_loadu_ps(p + 4));
+  __m256 m25 = _mm256_castps128_ps256(_mm_loadu_ps(p + 8));
+  m03 = _mm256_insertf128_ps(m03, _mm_loadu_ps(p + 12), 1);
+  m14 = _mm256_insertf128_ps(m14, _mm_loadu_ps(p + 16), 1);
+  m25 = _mm256_insertf128_ps(m25, _mm_loadu_ps(p + 20), 1);
+  const __m256 xy = _mm256_shuffle_ps(m14, m25, _MM_SHUFFLE(2, 1, 3, 2));
+  const __m256 yz = _mm256_shuffle_ps(m03, m14, _MM_SHUFFLE(1, 0, 2, 1));
+  *a = _mm256_shuffle_ps(m03, xy, _MM_SHUFFLE(2, 0, 3, 0));
+  *b = _mm256_shuffle_ps(yz, xy, _MM_SHUFFLE(3, 1, 2, 0));
+  *c = _mm256_shuffle_ps(yz, m25, _MM_SHUFFLE(3, 0, 3, 1));
+}
+
 // Loads (x, y, w) of the vertices `index[0..7]` of clip_vertices as three 8-lane vectors.
 C3DMM_AVX2 inline void LoadHomLanes(const float* clip_vertices, const int32_t* index, __m256* x,
                                     __m256* y, __m256* w) {
@@ -381,38 +412,62 @@ C3DMM_AVX2 void RasterizeGradBandAvx2(const float* clip_vertices, const int32_t*
   for (auto* v : {&s.px, &s.py, &s.b0, &s.b1, &s.b2, &s.g0, &s.g1, &s.g2}) v->resize(band);
   s.tri.resize(band);
   const float inv_width = 1.0f / width, inv_height = 1.0f / height;
+  const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
   size_t n = 0;
   for (int32_t iy = row_begin; iy < row_end; ++iy) {
     const float ndc_y = PixelNdcY(iy, inv_height);
     const int64_t row = static_cast<int64_t>(iy) * width;
+    const __m256 py = _mm256_set1_ps(ndc_y);
     int32_t ix = 0;
-    while (ix < width) {
-      if (ix + 8 <= width) {  // skip 8 background pixels at once
-        const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(triangle_ids + row + ix));
-        if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(id, _mm256_set1_epi32(-1))) == 0) {
-          ix += 8;
-          continue;
-        }
-      }
-      const int32_t end = std::min(ix + 8, width);
-      for (; ix < end; ++ix) {
-        const int64_t p = row + ix;
-        const int32_t t = triangle_ids[p];
-        if (t < 0) continue;
-        const float* g = grad_barycentrics + 3 * p;
-        if (g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f) continue;
-        const float* b = barycentrics + 3 * p;
-        s.px[n] = PixelNdcX(ix, inv_width);
-        s.py[n] = ndc_y;
-        s.b0[n] = b[0];
-        s.b1[n] = b[1];
-        s.b2[n] = b[2];
-        s.g0[n] = g[0];
-        s.g1[n] = g[1];
-        s.g2[n] = g[2];
-        s.tri[n] = t;
-        ++n;
-      }
+    for (; ix + 8 <= width; ix += 8) {  // 8 pixels per step, compacted with a permutation
+      const int64_t p = row + ix;
+      const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(triangle_ids + p));
+      const __m256i hit = _mm256_cmpgt_epi32(id, _mm256_set1_epi32(-1));
+      if (_mm256_testz_si256(hit, hit)) continue;
+      __m256 g0, g1, g2, b0, b1, b2;
+      LoadTriples(grad_barycentrics + 3 * p, &g0, &g1, &g2);
+      // Pixels whose incoming gradient is exactly zero contribute nothing (NaN does contribute).
+      const __m256 zero = _mm256_setzero_ps();
+      const __m256 nonzero = _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(g0, zero, _CMP_NEQ_UQ),
+                                                       _mm256_cmp_ps(g1, zero, _CMP_NEQ_UQ)),
+                                          _mm256_cmp_ps(g2, zero, _CMP_NEQ_UQ));
+      const int keep = _mm256_movemask_ps(_mm256_and_ps(nonzero, _mm256_castsi256_ps(hit)));
+      if (keep == 0) continue;
+      LoadTriples(barycentrics + 3 * p, &b0, &b1, &b2);
+      const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompact.index[keep]));
+      // PixelNdcX: (2 * ix + 1) * inv_width - 1.
+      const __m256 px = _mm256_sub_ps(
+          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(2 * ix + 1), lane2)),
+                        _mm256_set1_ps(inv_width)),
+          _mm256_set1_ps(1.0f));
+      _mm256_storeu_ps(s.px.data() + n, _mm256_permutevar8x32_ps(px, perm));
+      _mm256_storeu_ps(s.py.data() + n, py);
+      _mm256_storeu_ps(s.b0.data() + n, _mm256_permutevar8x32_ps(b0, perm));
+      _mm256_storeu_ps(s.b1.data() + n, _mm256_permutevar8x32_ps(b1, perm));
+      _mm256_storeu_ps(s.b2.data() + n, _mm256_permutevar8x32_ps(b2, perm));
+      _mm256_storeu_ps(s.g0.data() + n, _mm256_permutevar8x32_ps(g0, perm));
+      _mm256_storeu_ps(s.g1.data() + n, _mm256_permutevar8x32_ps(g1, perm));
+      _mm256_storeu_ps(s.g2.data() + n, _mm256_permutevar8x32_ps(g2, perm));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.tri.data() + n), _mm256_permutevar8x32_epi32(id, perm));
+      n += __builtin_popcount(keep);
+    }
+    for (; ix < width; ++ix) {
+      const int64_t p = row + ix;
+      const int32_t t = triangle_ids[p];
+      if (t < 0) continue;
+      const float* g = grad_barycentrics + 3 * p;
+      if (g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f) continue;
+      const float* b = barycentrics + 3 * p;
+      s.px[n] = PixelNdcX(ix, inv_width);
+      s.py[n] = ndc_y;
+      s.b0[n] = b[0];
+      s.b1[n] = b[1];
+      s.b2[n] = b[2];
+      s.g0[n] = g[0];
+      s.g1[n] = g[1];
+      s.g2[n] = g[2];
+      s.tri[n] = t;
+      ++n;
     }
   }
   if (n == 0) return;
@@ -462,27 +517,33 @@ C3DMM_AVX2 void RasterizeGradBandAvx2(const float* clip_vertices, const int32_t*
                           _mm256_mul_ps(_mm256_sub_ps(g1, gb), inv),
                           _mm256_mul_ps(_mm256_sub_ps(g2, gb), inv)};
     // grad v_k = (gu_{k-1} v_{k+1} - gu_{k+1} v_{k-1}) x p.
-    alignas(32) float out[3][3][8];  // [vertex k][x, y, w][lane]
+    // Per vertex k and lane j, the record (dx, dy, +0, dw) added to the vertex's 16 bytes at once
+    // (adding +0 leaves z as it is, unless it is -0).
+    alignas(32) float out[3][8][4];
     for (int k = 0; k < 3; ++k) {
       const int prev = (k + 2) % 3, next = (k + 1) % 3;
       const __m256 ax = _mm256_sub_ps(_mm256_mul_ps(gu[prev], vx[next]), _mm256_mul_ps(gu[next], vx[prev]));
       const __m256 ay = _mm256_sub_ps(_mm256_mul_ps(gu[prev], vy[next]), _mm256_mul_ps(gu[next], vy[prev]));
       const __m256 aw = _mm256_sub_ps(_mm256_mul_ps(gu[prev], vw[next]), _mm256_mul_ps(gu[next], vw[prev]));
-      // Cross(a, p) with p = (px, py, 1).
-      _mm256_store_ps(out[k][0], _mm256_and_ps(good, _mm256_sub_ps(_mm256_mul_ps(ay, one),
-                                                                    _mm256_mul_ps(aw, py))));
-      _mm256_store_ps(out[k][1], _mm256_and_ps(good, _mm256_sub_ps(_mm256_mul_ps(aw, px),
-                                                                    _mm256_mul_ps(ax, one))));
-      _mm256_store_ps(out[k][2], _mm256_and_ps(good, _mm256_sub_ps(_mm256_mul_ps(ax, py),
-                                                                    _mm256_mul_ps(ay, px))));
+      // Cross(a, p) with p = (px, py, 1); zero where the pixel's setup is degenerate.
+      const __m256 dx = _mm256_and_ps(good, _mm256_sub_ps(_mm256_mul_ps(ay, one), _mm256_mul_ps(aw, py)));
+      const __m256 dy = _mm256_and_ps(good, _mm256_sub_ps(_mm256_mul_ps(aw, px), _mm256_mul_ps(ax, one)));
+      const __m256 dw = _mm256_and_ps(good, _mm256_sub_ps(_mm256_mul_ps(ax, py), _mm256_mul_ps(ay, px)));
+      const __m256 u0 = _mm256_unpacklo_ps(dx, dy), u1 = _mm256_unpackhi_ps(dx, dy);
+      const __m256 u2 = _mm256_unpacklo_ps(zero, dw), u3 = _mm256_unpackhi_ps(zero, dw);
+      const __m256 r04 = _mm256_shuffle_ps(u0, u2, 0x44), r15 = _mm256_shuffle_ps(u0, u2, 0xEE);
+      const __m256 r26 = _mm256_shuffle_ps(u1, u3, 0x44), r37 = _mm256_shuffle_ps(u1, u3, 0xEE);
+      _mm256_store_ps(out[k][0], _mm256_permute2f128_ps(r04, r15, 0x20));  // records 0, 1
+      _mm256_store_ps(out[k][2], _mm256_permute2f128_ps(r26, r37, 0x20));  // records 2, 3
+      _mm256_store_ps(out[k][4], _mm256_permute2f128_ps(r04, r15, 0x31));  // records 4, 5
+      _mm256_store_ps(out[k][6], _mm256_permute2f128_ps(r26, r37, 0x31));  // records 6, 7
     }
+    // In pixel order, vertices 0, 1, 2 of each: the baseline's order of additions.
     const int lanes = static_cast<int>(std::min<size_t>(8, n - i));
     for (int j = 0; j < lanes; ++j) {
       for (int k = 0; k < 3; ++k) {
         float* o = grad_vertices + 4 * static_cast<int64_t>(index[k][j]);
-        o[0] += out[k][0][j];
-        o[1] += out[k][1][j];
-        o[3] += out[k][2][j];
+        _mm_storeu_ps(o, _mm_add_ps(_mm_loadu_ps(o), _mm_load_ps(out[k][j])));
       }
     }
   }
