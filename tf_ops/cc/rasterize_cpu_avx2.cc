@@ -78,6 +78,19 @@ C3DMM_AVX2 inline void LoadRows(const float* p, __m256* x, __m256* y, __m256* z,
   *w = _mm256_shuffle_ps(u1, u3, 0xEE);
 }
 
+// Stores three 8-lane vectors as 8 consecutive (a, b, c) triples.
+C3DMM_AVX2 inline void StoreTriples(__m256 a, __m256 b, __m256 c, float* p) {
+  const __m256 ab = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 bc = _mm256_shuffle_ps(b, c, _MM_SHUFFLE(3, 1, 3, 1));
+  const __m256 ca = _mm256_shuffle_ps(c, a, _MM_SHUFFLE(3, 1, 2, 0));
+  const __m256 r03 = _mm256_shuffle_ps(ab, ca, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 r14 = _mm256_shuffle_ps(bc, ab, _MM_SHUFFLE(3, 1, 2, 0));
+  const __m256 r25 = _mm256_shuffle_ps(ca, bc, _MM_SHUFFLE(3, 1, 3, 1));
+  _mm256_storeu_ps(p, _mm256_permute2f128_ps(r03, r14, 0x20));
+  _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(r25, r03, 0x30));
+  _mm256_storeu_ps(p + 16, _mm256_permute2f128_ps(r14, r25, 0x31));
+}
+
 C3DMM_AVX2 inline __m256 IsFiniteMask(__m256 v) {
   return _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_EQ_OQ);
 }
@@ -316,18 +329,10 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
       const __m256 sum = _mm256_add_ps(_mm256_add_ps(p0, p1), p2);
       const __m256 keep = _mm256_and_ps(_mm256_castsi256_ps(hit), _mm256_cmp_ps(sum, zero, _CMP_GT_OQ));
       const __m256 inv = _mm256_and_ps(keep, _mm256_div_ps(one, sum));
-      alignas(32) float b[3][8];
-      _mm256_store_ps(b[0], _mm256_mul_ps(p0, inv));
-      _mm256_store_ps(b[1], _mm256_mul_ps(p1, inv));
-      _mm256_store_ps(b[2], _mm256_mul_ps(p2, inv));
+      StoreTriples(_mm256_mul_ps(p0, inv), _mm256_mul_ps(p1, inv), _mm256_mul_ps(p2, inv), bary);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(triangle_ids + out_row + ix), id);
       _mm256_storeu_ps(depth + out_row + ix, _mm256_blendv_ps(one, _mm256_loadu_ps(s.depth.data() + row + ix),
                                                               _mm256_castsi256_ps(hit)));
-      for (int j = 0; j < 8; ++j) {
-        bary[3 * j] = b[0][j];
-        bary[3 * j + 1] = b[1][j];
-        bary[3 * j + 2] = b[2][j];
-      }
     }
     for (; ix < width; ++ix) {
       const int64_t p = out_row + ix;
