@@ -13,5 +13,5 @@ nvcc -std=c++17 -O3 --fmad=false -Xcompiler -fPIC -shared \
   -gencode "arch=compute_${arch},code=[sm_${arch},compute_${arch}]" -lineinfo \
   -I "$root" "$root/tf_ops/cc/rasterize_cuda.cu" -o "$build/libc3dmm_cuda.so"
 g++ -std=c++17 -O3 -fPIC -shared -I "$root" "$root/tf_ops/cc/rasterize_cpu.cc" \
-  "$here/cpu_harness.cc" -o "$build/libc3dmm_cpu.so"
+  "$root/tf_ops/cc/rasterize_cpu_avx2.cc" "$here/cpu_harness.cc" -o "$build/libc3dmm_cpu.so"
 exec python3 "$here/check.py" --build="$build" "$@"
