@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import platform
+import re
 import subprocess
 import sys
 
@@ -79,3 +81,23 @@ def test_forced_baseline_path_matches_the_dispatched_path_bit_for_bit(tmp_path):
                                   else fast[key],
                                   baseline[key].view(np.uint32) if baseline[key].dtype == np.float32
                                   else baseline[key], err_msg=key)
+
+
+def test_avx_instructions_appear_only_in_the_dispatched_avx2_kernels():
+  # The library must run on baseline x86-64: VEX-encoded (AVX) instructions may only appear in the
+  # functions that the run-time dispatch calls when the CPU has AVX2.
+  if platform.machine() not in ('x86_64', 'AMD64'):
+    pytest.skip(f'no AVX on {platform.machine()}')
+  library = REPO_ROOT / 'tf_ops' / '_rasterizer_ops.so'
+  listing = subprocess.run(['objdump', '-d', '--no-show-raw-insn', '-C', str(library)],
+                           capture_output=True, text=True, check=True).stdout
+  with_avx, function = set(), None
+  for line in listing.splitlines():
+    header = re.match(r'^[0-9a-f]+ <(.*)>:$', line)
+    if header:
+      function = header.group(1)
+      continue
+    fields = line.split('\t')
+    if len(fields) >= 2 and re.match(r'v[a-z]', fields[1]) and not fields[1].startswith(('verr', 'verw')):
+      with_avx.add(function.split('(')[0])
+  assert with_avx == {'c3dmm::RasterizeBandAvx2', 'c3dmm::RasterizeGradBandAvx2'}
