@@ -6,11 +6,11 @@ with a 30 degree vertical field of view, 46.75 cm from the mesh's bounding-box c
 copies rotated by random +-3 degrees per axis; 240x240 and 512x512. Timed inside ``tf.function``:
 forward (rasterize) and forward+backward (gradient of sum(barycentrics * fixed random weights) with
 respect to the clip-space vertices), plus interpolation of RGB vertex colours (custom op vs. plain TF
-gather ops). Median and minimum of ``--runs`` runs after warm-up. Each (thread count, CPU kernel path)
-runs in its own process because TF's intra-op pool size and the kernel path (``C3DMM_CPU_PATH``:
-``baseline`` is the portable scalar path, ``auto`` the AVX2 one where the CPU has it) are fixed at
-start-up, one after the other in one invocation, so that the paths are compared side by side. Prints a
-table (with the baseline / auto time ratio per thread count) and writes JSON.
+gather ops). Median and minimum wall time, and median CPU time, of ``--runs`` runs after warm-up. Each
+(thread count, CPU kernel path) runs in its own process because TF's intra-op pool size and the kernel
+path (``C3DMM_CPU_PATH``: ``baseline`` is the portable scalar path, ``auto`` the AVX2 one where the CPU
+has it) are fixed at start-up, one after the other in one invocation, so that the paths are compared
+side by side. Prints a table (with the baseline / auto time ratio per thread count) and writes JSON.
 """
 
 from __future__ import annotations
@@ -34,24 +34,29 @@ flags.DEFINE_integer('batch', 4, 'Images per call.')
 flags.DEFINE_integer('runs', 30, 'Timed runs per case (median reported).')
 flags.DEFINE_integer('warmup', 5, 'Untimed runs before timing.')
 flags.DEFINE_string('output', 'tf_ops_benchmark.json', 'Where to write the JSON results.')
-flags.DEFINE_enum('statistic', 'median', ['median', 'min'],
-                  'Statistic shown in the table (the JSON has both): the minimum is the better estimate '
-                  'of the cost on a machine shared with other jobs.')
+flags.DEFINE_enum('statistic', 'median', ['median', 'min', 'cpu'],
+                  'Statistic shown in the table (the JSON has all): median or minimum wall time, or median '
+                  'CPU time of all threads (the stable figure on a machine shared with other jobs).')
 flags.DEFINE_list('paths', ['baseline', 'auto'], 'CPU kernel paths to measure (C3DMM_CPU_PATH values).')
 flags.DEFINE_integer('worker_threads', 0, 'Internal: run the cases in this process with N threads.')
 flags.DEFINE_string('worker_path', 'auto', 'Internal: the CPU kernel path of this worker process.')
 
 
-def _time_ms(fn, warmup: int, runs: int) -> tuple[float, float]:
-  """Median and minimum wall time of `runs` calls after `warmup` calls, in milliseconds."""
+def _time_ms(fn, warmup: int, runs: int) -> tuple[float, float, float]:
+  """Median and minimum wall time and median CPU time (all threads of the process) of `runs` calls.
+
+  The CPU time is what the call costs whatever else the machine runs; on a shared machine it is the
+  more stable figure (with one thread it approximates the wall time of an idle machine).
+  """
   for _ in range(warmup):
     fn()
-  times = []
+  times, cpu = [], []
   for _ in range(runs):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn()
     times.append(time.perf_counter() - start)
-  return float(np.median(times) * 1e3), float(np.min(times) * 1e3)
+    cpu.append(time.process_time() - start_cpu)
+  return float(np.median(times) * 1e3), float(np.min(times) * 1e3), float(np.median(cpu) * 1e3)
 
 
 def run_cases(threads: int) -> list[dict]:
@@ -110,11 +115,11 @@ def run_cases(threads: int) -> list[dict]:
       for case, fn in (('forward', forward), ('forward+backward', forward_backward),
                        ('interpolate fwd+bwd (op)', interp_op),
                        ('interpolate fwd+bwd (tf gather)', interp_gather)):
-        median, fastest = _time_ms(fn, FLAGS.warmup, FLAGS.runs)
+        median, fastest, cpu = _time_ms(fn, FLAGS.warmup, FLAGS.runs)
         results.append(dict(mesh=name, triangles=int(len(triangles)), size=size, case=case,
                             threads=threads, path=FLAGS.worker_path, batch=FLAGS.batch,
                             coverage=round(coverage, 3), median_ms=round(median, 3),
-                            min_ms=round(fastest, 3)))
+                            min_ms=round(fastest, 3), cpu_ms=round(cpu, 3)))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
   return results
 
@@ -136,7 +141,8 @@ def main(argv):
     done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
     results.extend(json.loads(done.stdout.strip().splitlines()[-1]))
   ratio = len(FLAGS.paths) == 2
-  print(f'{FLAGS.statistic} of {FLAGS.runs} runs, milliseconds')
+  label = {'median': 'median wall time', 'min': 'minimum wall time', 'cpu': 'median CPU time'}
+  print(f'{label[FLAGS.statistic]} of {FLAGS.runs} runs, milliseconds')
   header = f'{"mesh":<18}{"tris":>7}{"size":>6}  {"case":<33}' + ''.join(
       f'{f"{t}thr {p} ms":>17}' for t, p in columns) + ''.join(
           f'{f"{t}thr ratio":>11}' for t in FLAGS.threads if ratio)
