@@ -2,8 +2,9 @@
 // no TensorFlow): kernel_bench SCENE.bin SIZE RUNS. SCENE.bin holds int32 (batch, V, T), float32
 // clip vertices [batch, V, 4] and int32 triangles [T, 3] (written by run.sh). Prints one JSON line:
 // minimum and median milliseconds per batch of forward and backward for each path, and whether the
-// paths' outputs are bit-identical. Times are the thread's CPU time (CLOCK_THREAD_CPUTIME_ID), which
-// other jobs on a shared machine do not inflate. Built and run by tf_ops/kernel_bench/run.sh.
+// paths' outputs are bit-identical. The paths alternate run by run; times are the thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID), which other jobs on a shared machine inflate less than wall time (a VM's
+// stolen time still counts). Built and run by tf_ops/kernel_bench/run.sh.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -61,15 +62,20 @@ int main(int argc, char** argv) {
   for (auto& g : grad_bary) g = normal(rng);
   const bool avx2 = c3dmm::CpuSupportsAvx2();
   Result results[2];
-  for (int path = 0; path < (avx2 ? 2 : 1); ++path) {
-    auto forward = path ? c3dmm::RasterizeBandAvx2 : c3dmm::RasterizeBandBaseline;
-    auto backward = path ? c3dmm::RasterizeGradBandAvx2 : c3dmm::RasterizeGradBandBaseline;
+  const int paths = avx2 ? 2 : 1;
+  for (int path = 0; path < paths; ++path) {
     Result& r = results[path];
     r.ids.resize(batch * pixels);
     r.bary.resize(batch * pixels * 3);
     r.depth.resize(batch * pixels);
     r.grad.resize(batch * stride);
-    for (int run = 0; run < runs + 2; ++run) {  // 2 warm-up runs
+  }
+  // The paths alternate run by run, so that both see the same load on a shared machine.
+  for (int run = 0; run < runs + 2; ++run) {  // 2 warm-up runs
+    for (int path = 0; path < paths; ++path) {
+      auto forward = path ? c3dmm::RasterizeBandAvx2 : c3dmm::RasterizeBandBaseline;
+      auto backward = path ? c3dmm::RasterizeGradBandAvx2 : c3dmm::RasterizeGradBandBaseline;
+      Result& r = results[path];
       const double t0 = ThreadCpuMs();
       for (int b = 0; b < batch; ++b) {
         forward(clip.data() + b * stride, num_vertices, triangles.data(), num_triangles, size, size, 0, size,
@@ -96,7 +102,7 @@ int main(int argc, char** argv) {
               "\"bit_identical\": %s", num_triangles, size, batch, runs, avx2 ? "true" : "false",
               same ? "true" : "false");
   const char* names[2] = {"baseline", "avx2"};
-  for (int path = 0; path < (avx2 ? 2 : 1); ++path) {
+  for (int path = 0; path < paths; ++path) {
     const Result& r = results[path];
     std::printf(", \"%s\": {\"forward_min_ms\": %.3f, \"forward_median_ms\": %.3f, "
                 "\"backward_min_ms\": %.3f, \"backward_median_ms\": %.3f}", names[path], Min(r.forward_ms),
