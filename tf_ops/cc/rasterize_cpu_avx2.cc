@@ -16,7 +16,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -32,7 +31,8 @@ namespace {
 // Per-thread buffers, reused across calls so that an ordinary call allocates nothing.
 struct Scratch {
   std::vector<float> x, y, z, inv_w;            // projected vertices; x is NaN for unusable ones
-  std::vector<float> planes;                     // depth, l0, l1 and id planes of the band
+  std::vector<float> depth, l0, l1;              // band planes, `stride` floats per row
+  std::vector<int32_t> id;
   std::vector<float> px, py, b0, b1, b2, g0, g1, g2;  // backward: compacted covered pixels
   std::vector<int32_t> tri;
 };
@@ -51,32 +51,11 @@ size_t Bytes(const std::vector<T>& v) {
 }
 
 void TrimScratch(Scratch* s) {
-  const size_t total = Bytes(s->x) + Bytes(s->y) + Bytes(s->z) + Bytes(s->inv_w) + Bytes(s->planes) +
-                       Bytes(s->px) + Bytes(s->py) +
+  const size_t total = Bytes(s->x) + Bytes(s->y) + Bytes(s->z) + Bytes(s->inv_w) + Bytes(s->depth) +
+                       Bytes(s->l0) + Bytes(s->l1) + Bytes(s->id) + Bytes(s->px) + Bytes(s->py) +
                        Bytes(s->b0) + Bytes(s->b1) + Bytes(s->b2) + Bytes(s->g0) + Bytes(s->g1) +
                        Bytes(s->g2) + Bytes(s->tri);
   if (total > kKeepBytes) *s = Scratch();
-}
-
-// The band's z-buffer: four planes of `stride` (a multiple of 8) values per row, 32-byte aligned, so
-// that every access is an aligned 8-lane window and a load always matches the last store to its
-// address exactly (store-to-load forwarding never fails on a partial overlap).
-struct Planes {
-  float* depth;
-  float* l0;
-  float* l1;
-  int32_t* id;
-};
-
-Planes MakePlanes(size_t plane, Scratch* s) {
-  s->planes.resize(4 * plane + 8);
-  const uintptr_t address = reinterpret_cast<uintptr_t>(s->planes.data());
-  float* base = s->planes.data() + ((32 - address % 32) % 32) / sizeof(float);
-  Planes p{base, base + plane, base + 2 * plane, reinterpret_cast<int32_t*>(base + 3 * plane)};
-  std::fill(p.depth, p.depth + plane, 2.0f);  // farther than any accepted fragment (<= 1)
-  std::fill(p.l0, p.l0 + 2 * plane, 0.0f);
-  std::fill(p.id, p.id + plane, -1);
-  return p;
 }
 
 // Largest counts for which the index arithmetic below (3 * triangle, in int32 lanes) cannot
@@ -206,9 +185,9 @@ C3DMM_AVX2 int SetupEight(const Scratch& s, const int32_t* tri, int count, int32
   return mask;
 }
 
-// Draws lane `j` of `set` (triangle id `t`) into the band planes: aligned 8-pixel windows of each row.
+// Draws lane `j` of `set` (triangle id `t`) into the band planes: 8 pixels of a row per step.
 C3DMM_AVX2 void DrawTriangle(const SetupLanes& set, int j, int32_t t, int32_t row_begin, int32_t stride,
-                             const Planes& planes) {
+                             Scratch* s) {
   const __m256 ox = _mm256_set1_ps(set.ox[j]), oy = _mm256_set1_ps(set.oy[j]);
   const __m256 e0a = _mm256_set1_ps(set.e0a[j]), e0b = _mm256_set1_ps(set.e0b[j]);
   const __m256 e1a = _mm256_set1_ps(set.e1a[j]), e1b = _mm256_set1_ps(set.e1b[j]);
@@ -217,37 +196,67 @@ C3DMM_AVX2 void DrawTriangle(const SetupLanes& set, int j, int32_t t, int32_t ro
   const __m256 one = _mm256_set1_ps(1.0f), minus_one = _mm256_set1_ps(-1.0f);
   const __m256 zero = _mm256_setzero_ps();
   const __m256 id = _mm256_castsi256_ps(_mm256_set1_epi32(t));
-  const int32_t x0 = set.x0[j], x1 = set.x1[j];
-  const __m256 first = _mm256_set1_ps(static_cast<float>(x0) - 0.5f);
+  const int32_t x0 = set.x0[j], x1 = set.x1[j], y1 = set.y1[j];
   const __m256 end = _mm256_set1_ps(static_cast<float>(x1) + 0.5f);
-  for (int32_t iy = set.y0[j]; iy <= set.y1[j]; ++iy) {
+  int32_t iy = set.y0[j];
+  if (x1 - x0 < 4) {
+    // At most 4 pixels wide (most triangles of a dense mesh): two rows per step, 4 lanes each.
+    const __m256 px = _mm256_add_ps(_mm256_set1_ps(static_cast<float>(x0)),
+                                    _mm256_setr_ps(0, 1, 2, 3, 0, 1, 2, 3));
+    const __m256 lane_row = _mm256_setr_ps(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m256 dx = _mm256_sub_ps(px, ox);
+    const __m256 e0adx = _mm256_mul_ps(e0a, dx), e1adx = _mm256_mul_ps(e1a, dx);
+    const __m256 zadx = _mm256_mul_ps(za, dx);
+    const __m256 inside = _mm256_cmp_ps(px, end, _CMP_LT_OQ);
+    for (; iy < y1; iy += 2) {
+      const __m256 dy = _mm256_sub_ps(_mm256_add_ps(_mm256_set1_ps(static_cast<float>(iy)), lane_row), oy);
+      const __m256 l0 = _mm256_add_ps(one, _mm256_add_ps(e0adx, _mm256_mul_ps(e0b, dy)));
+      const __m256 l1 = _mm256_add_ps(e1adx, _mm256_mul_ps(e1b, dy));
+      const __m256 l2 = _mm256_sub_ps(_mm256_sub_ps(one, l0), l1);
+      const __m256 z = _mm256_add_ps(z0, _mm256_add_ps(zadx, _mm256_mul_ps(zb, dy)));
+      const int64_t a = static_cast<int64_t>(iy - row_begin) * stride + x0, b = a + stride;
+      float* depth = s->depth.data();
+      float* l0p = s->l0.data();
+      float* l1p = s->l1.data();
+      float* idp = reinterpret_cast<float*>(s->id.data());
+      const __m256 old = _mm256_loadu2_m128(depth + b, depth + a);
+      __m256 win = _mm256_and_ps(_mm256_cmp_ps(l0, zero, _CMP_GE_OQ), _mm256_cmp_ps(l1, zero, _CMP_GE_OQ));
+      win = _mm256_and_ps(win, _mm256_cmp_ps(l2, zero, _CMP_GE_OQ));
+      win = _mm256_and_ps(win, _mm256_and_ps(_mm256_cmp_ps(z, minus_one, _CMP_GE_OQ),
+                                             _mm256_cmp_ps(z, one, _CMP_LE_OQ)));
+      win = _mm256_and_ps(win, _mm256_and_ps(_mm256_cmp_ps(z, old, _CMP_LT_OQ), inside));
+      _mm256_storeu2_m128(depth + b, depth + a, _mm256_blendv_ps(old, z, win));
+      _mm256_storeu2_m128(l0p + b, l0p + a, _mm256_blendv_ps(_mm256_loadu2_m128(l0p + b, l0p + a), l0, win));
+      _mm256_storeu2_m128(l1p + b, l1p + a, _mm256_blendv_ps(_mm256_loadu2_m128(l1p + b, l1p + a), l1, win));
+      _mm256_storeu2_m128(idp + b, idp + a, _mm256_blendv_ps(_mm256_loadu2_m128(idp + b, idp + a), id, win));
+    }
+  }
+  for (; iy <= y1; ++iy) {  // 8 pixels of a row per step (also the last row of a narrow triangle)
     const __m256 dy = _mm256_sub_ps(_mm256_set1_ps(static_cast<float>(iy)), oy);
-    const __m256 edy0 = _mm256_mul_ps(e0b, dy), edy1 = _mm256_mul_ps(e1b, dy);
-    const __m256 zdy = _mm256_mul_ps(zb, dy);
+    const __m256 edy0 = _mm256_mul_ps(e0b, dy), edy1 = _mm256_mul_ps(e1b, dy), zdy = _mm256_mul_ps(zb, dy);
     const int64_t row = static_cast<int64_t>(iy - row_begin) * stride;
-    float* depth = planes.depth + row;
-    float* l0p = planes.l0 + row;
-    float* l1p = planes.l1 + row;
-    float* idp = reinterpret_cast<float*>(planes.id + row);
-    for (int32_t ix = x0 & ~7; ix <= x1; ix += 8) {
+    float* depth = s->depth.data() + row;
+    float* l0p = s->l0.data() + row;
+    float* l1p = s->l1.data() + row;
+    float* idp = reinterpret_cast<float*>(s->id.data() + row);
+    for (int32_t ix = x0; ix <= x1; ix += 8) {
       const __m256 px = _mm256_add_ps(_mm256_set1_ps(static_cast<float>(ix)), Lanes());  // exact
       const __m256 dx = _mm256_sub_ps(px, ox);
       const __m256 l0 = _mm256_add_ps(one, _mm256_add_ps(_mm256_mul_ps(e0a, dx), edy0));
       const __m256 l1 = _mm256_add_ps(_mm256_mul_ps(e1a, dx), edy1);
       const __m256 l2 = _mm256_sub_ps(_mm256_sub_ps(one, l0), l1);
       const __m256 z = _mm256_add_ps(z0, _mm256_add_ps(_mm256_mul_ps(za, dx), zdy));
-      const __m256 old = _mm256_load_ps(depth + ix);
+      const __m256 old = _mm256_loadu_ps(depth + ix);
       __m256 win = _mm256_and_ps(_mm256_cmp_ps(l0, zero, _CMP_GE_OQ), _mm256_cmp_ps(l1, zero, _CMP_GE_OQ));
       win = _mm256_and_ps(win, _mm256_cmp_ps(l2, zero, _CMP_GE_OQ));
       win = _mm256_and_ps(win, _mm256_and_ps(_mm256_cmp_ps(z, minus_one, _CMP_GE_OQ),
                                              _mm256_cmp_ps(z, one, _CMP_LE_OQ)));
-      win = _mm256_and_ps(win, _mm256_cmp_ps(z, old, _CMP_LT_OQ));
-      win = _mm256_and_ps(win, _mm256_and_ps(_mm256_cmp_ps(px, first, _CMP_GT_OQ),
+      win = _mm256_and_ps(win, _mm256_and_ps(_mm256_cmp_ps(z, old, _CMP_LT_OQ),
                                              _mm256_cmp_ps(px, end, _CMP_LT_OQ)));
-      _mm256_store_ps(depth + ix, _mm256_blendv_ps(old, z, win));
-      _mm256_store_ps(l0p + ix, _mm256_blendv_ps(_mm256_load_ps(l0p + ix), l0, win));
-      _mm256_store_ps(l1p + ix, _mm256_blendv_ps(_mm256_load_ps(l1p + ix), l1, win));
-      _mm256_store_ps(idp + ix, _mm256_blendv_ps(_mm256_load_ps(idp + ix), id, win));
+      _mm256_storeu_ps(depth + ix, _mm256_blendv_ps(old, z, win));
+      _mm256_storeu_ps(l0p + ix, _mm256_blendv_ps(_mm256_loadu_ps(l0p + ix), l0, win));
+      _mm256_storeu_ps(l1p + ix, _mm256_blendv_ps(_mm256_loadu_ps(l1p + ix), l1, win));
+      _mm256_storeu_ps(idp + ix, _mm256_blendv_ps(_mm256_loadu_ps(idp + ix), id, win));
     }
   }
 }
@@ -306,9 +315,13 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
     s.z[v] = sv.z;
     s.inv_w[v] = sv.inv_w;
   }
-  // Rows are padded to whole 8-pixel windows.
-  const int32_t stride = (width + 7) / 8 * 8;
-  const Planes planes = MakePlanes(static_cast<size_t>(band_rows) * stride, &s);
+  // Rows are padded so that an 8-pixel step starting at any x <= width - 1 stays inside the row.
+  const int32_t stride = (width + 7 + 7) / 8 * 8;
+  const size_t plane = static_cast<size_t>(band_rows) * stride;
+  s.depth.assign(plane, 2.0f);  // farther than any accepted fragment (<= 1)
+  s.l0.assign(plane, 0.0f);
+  s.l1.assign(plane, 0.0f);
+  s.id.assign(plane, -1);
   // Triangles in increasing id, strictly nearer wins: the baseline's (and CUDA's) tie rule.
   SetupLanes set;
   for (int32_t t = 0; t < num_triangles; t += 8) {
@@ -318,7 +331,7 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
     while (mask != 0) {
       const int j = __builtin_ctz(mask);
       mask &= mask - 1;
-      DrawTriangle(set, j, t + j, row_begin, stride, planes);
+      DrawTriangle(set, j, t + j, row_begin, stride, &s);
     }
   }
   // Resolve: ids, depth and perspective-correct barycentrics (PerspectiveBarycentrics, 8 lanes).
@@ -330,7 +343,7 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
     const int64_t row = static_cast<int64_t>(r) * stride;
     int32_t ix = 0;
     for (; ix + 8 <= width; ix += 8) {
-      const __m256i id = _mm256_load_si256(reinterpret_cast<const __m256i*>(planes.id + row + ix));
+      const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.id.data() + row + ix));
       const __m256i hit = _mm256_cmpgt_epi32(id, _mm256_set1_epi32(-1));
       float* bary = barycentrics + 3 * (out_row + ix);
       if (_mm256_testz_si256(hit, hit)) {  // 8 background pixels
@@ -350,8 +363,8 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
         iw[k] = _mm256_i32gather_ps(inv_w_plane, vertex, 4);
       }
       const __m256 iw0 = iw[0], iw1 = iw[1], iw2 = iw[2];
-      const __m256 l0 = _mm256_load_ps(planes.l0 + row + ix);
-      const __m256 l1 = _mm256_load_ps(planes.l1 + row + ix);
+      const __m256 l0 = _mm256_loadu_ps(s.l0.data() + row + ix);
+      const __m256 l1 = _mm256_loadu_ps(s.l1.data() + row + ix);
       const __m256 p0 = _mm256_mul_ps(l0, iw0), p1 = _mm256_mul_ps(l1, iw1);
       const __m256 p2 = _mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(one, l0), l1), iw2);
       const __m256 sum = _mm256_add_ps(_mm256_add_ps(p0, p1), p2);
@@ -359,12 +372,12 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
       const __m256 inv = _mm256_and_ps(keep, _mm256_div_ps(one, sum));
       StoreTriples(_mm256_mul_ps(p0, inv), _mm256_mul_ps(p1, inv), _mm256_mul_ps(p2, inv), bary);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(triangle_ids + out_row + ix), id);
-      _mm256_storeu_ps(depth + out_row + ix, _mm256_blendv_ps(one, _mm256_load_ps(planes.depth + row + ix),
+      _mm256_storeu_ps(depth + out_row + ix, _mm256_blendv_ps(one, _mm256_loadu_ps(s.depth.data() + row + ix),
                                                               _mm256_castsi256_ps(hit)));
     }
     for (; ix < width; ++ix) {
       const int64_t p = out_row + ix;
-      const int32_t id = planes.id[row + ix];
+      const int32_t id = s.id[row + ix];
       float* bary = barycentrics + 3 * p;
       triangle_ids[p] = id;
       if (id < 0) {
@@ -372,9 +385,9 @@ C3DMM_AVX2 void RasterizeBandAvx2(const float* clip_vertices, int32_t num_vertic
         bary[0] = bary[1] = bary[2] = 0.0f;
         continue;
       }
-      depth[p] = planes.depth[row + ix];
+      depth[p] = s.depth[row + ix];
       const int32_t* tri = triangles + 3 * static_cast<int64_t>(id);
-      PerspectiveBarycentrics(planes.l0[row + ix], planes.l1[row + ix], s.inv_w[tri[0]], s.inv_w[tri[1]],
+      PerspectiveBarycentrics(s.l0[row + ix], s.l1[row + ix], s.inv_w[tri[0]], s.inv_w[tri[1]],
                               s.inv_w[tri[2]], bary);
     }
   }
