@@ -37,6 +37,8 @@ flags.DEFINE_string('output', 'tf_ops_benchmark.json', 'Where to write the JSON 
 flags.DEFINE_enum('statistic', 'median', ['median', 'min', 'cpu'],
                   'Statistic shown in the table (the JSON has all): median or minimum wall time, or median '
                   'CPU time of all threads (the stable figure on a machine shared with other jobs).')
+flags.DEFINE_list('cases', ['forward', 'forward+backward', 'interpolate'],
+                  'Cases to time: forward, forward+backward, interpolate (the op and the TF gather version).')
 flags.DEFINE_list('paths', ['baseline', 'auto'], 'CPU kernel paths to measure (C3DMM_CPU_PATH values).')
 flags.DEFINE_integer('worker_threads', 0, 'Internal: run the cases in this process with N threads.')
 flags.DEFINE_string('worker_path', 'auto', 'Internal: the CPU kernel path of this worker process.')
@@ -115,6 +117,8 @@ def run_cases(threads: int) -> list[dict]:
       for case, fn in (('forward', forward), ('forward+backward', forward_backward),
                        ('interpolate fwd+bwd (op)', interp_op),
                        ('interpolate fwd+bwd (tf gather)', interp_gather)):
+        if case.split(' ')[0] not in FLAGS.cases:
+          continue
         median, fastest, cpu = _time_ms(fn, FLAGS.warmup, FLAGS.runs)
         results.append(dict(mesh=name, triangles=int(len(triangles)), size=size, case=case,
                             threads=threads, path=FLAGS.worker_path, batch=FLAGS.batch,
@@ -135,7 +139,7 @@ def main(argv):
   for threads, path in columns:
     cmd = [sys.executable, '-m', 'tf_ops.benchmark', f'--worker_threads={threads}',
            f'--worker_path={path}', f'--sizes={",".join(FLAGS.sizes)}', f'--batch={FLAGS.batch}',
-           f'--runs={FLAGS.runs}', f'--warmup={FLAGS.warmup}']
+           f'--runs={FLAGS.runs}', f'--warmup={FLAGS.warmup}', f'--cases={",".join(FLAGS.cases)}']
     print(f'measuring with {threads} thread(s), {path} kernels...', flush=True)
     env = dict(os.environ, C3DMM_CPU_PATH=path)
     done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
