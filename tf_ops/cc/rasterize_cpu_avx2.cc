@@ -3,7 +3,8 @@
 //
 // Forward: vertices are projected once into structure-of-arrays planes; triangles are set up 8 at a
 // time (gathers, the arithmetic of SetupTriangle lane by lane); each surviving triangle tests 8 pixels
-// of a row per step against structure-of-arrays depth / id / weight planes with blended stores.
+// per step (4 pixels of 2 rows when it is at most 4 pixels wide) against structure-of-arrays depth /
+// id / weight planes with blended stores.
 // Backward: the covered pixels of the band are compacted into structure-of-arrays lists, the
 // gradient of 8 pixels is computed per step (the arithmetic of BarycentricsGrad lane by lane), and the
 // results are accumulated into the vertices in pixel order, exactly as the baseline does.
@@ -185,7 +186,8 @@ C3DMM_AVX2 int SetupEight(const Scratch& s, const int32_t* tri, int count, int32
   return mask;
 }
 
-// Draws lane `j` of `set` (triangle id `t`) into the band planes: 8 pixels of a row per step.
+// Draws lane `j` of `set` (triangle id `t`) into the band planes: 8 pixels of a row per step, or 4
+// pixels of two rows for a triangle at most 4 pixels wide.
 C3DMM_AVX2 void DrawTriangle(const SetupLanes& set, int j, int32_t t, int32_t row_begin, int32_t stride,
                              Scratch* s) {
   const __m256 ox = _mm256_set1_ps(set.ox[j]), oy = _mm256_set1_ps(set.oy[j]);
