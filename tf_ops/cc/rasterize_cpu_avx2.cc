@@ -61,6 +61,13 @@ void TrimScratch(Scratch* s) {
 
 // Largest counts for which the index arithmetic below (3 * triangle, in int32 lanes) cannot
 // overflow; larger inputs take the baseline path.
+// Pixels per block of the backward's compacted lists (the sanitizer build makes it tiny so that its
+// fuzz cases cross block boundaries).
+#ifndef C3DMM_GRAD_BLOCK_PIXELS
+#define C3DMM_GRAD_BLOCK_PIXELS (1 << 16)
+#endif
+constexpr int32_t kGradBlockPixels = C3DMM_GRAD_BLOCK_PIXELS;
+
 constexpr int64_t kMaxSimdTriangles = (int64_t{1} << 31) / 3 - 8;
 
 C3DMM_AVX2 inline __m256 Lanes() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
@@ -447,78 +454,9 @@ C3DMM_AVX2 inline void LoadHomLanes(const float* clip_vertices, const int32_t* i
   *w = _mm256_shuffle_ps(u1, u3, 0xEE);
 }
 
-}  // namespace
-
-C3DMM_AVX2 void RasterizeGradBandAvx2(const float* clip_vertices, const int32_t* triangles,
-                                      const int32_t* triangle_ids, const float* barycentrics,
-                                      const float* grad_barycentrics, int32_t height, int32_t width,
-                                      int32_t row_begin, int32_t row_end, float* grad_vertices) {
-  if (row_end <= row_begin) return;
-  Scratch& s = LocalScratch();
-  // Compact the band's pixels that contribute (covered, non-zero incoming gradient), in pixel order.
-  const size_t band = static_cast<size_t>(row_end - row_begin) * width + 8;
-  for (auto* v : {&s.px, &s.py, &s.b0, &s.b1, &s.b2, &s.g0, &s.g1, &s.g2}) v->resize(band);
-  s.tri.resize(band);
-  const float inv_width = 1.0f / width, inv_height = 1.0f / height;
-  const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-  size_t n = 0;
-  for (int32_t iy = row_begin; iy < row_end; ++iy) {
-    const float ndc_y = PixelNdcY(iy, inv_height);
-    const int64_t row = static_cast<int64_t>(iy) * width;
-    const __m256 py = _mm256_set1_ps(ndc_y);
-    int32_t ix = 0;
-    for (; ix + 8 <= width; ix += 8) {  // 8 pixels per step, compacted with a permutation
-      const int64_t p = row + ix;
-      const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(triangle_ids + p));
-      const __m256i hit = _mm256_cmpgt_epi32(id, _mm256_set1_epi32(-1));
-      if (_mm256_testz_si256(hit, hit)) continue;
-      __m256 g0, g1, g2, b0, b1, b2;
-      LoadTriples(grad_barycentrics + 3 * p, &g0, &g1, &g2);
-      // Pixels whose incoming gradient is exactly zero contribute nothing (NaN does contribute).
-      const __m256 zero = _mm256_setzero_ps();
-      const __m256 nonzero = _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(g0, zero, _CMP_NEQ_UQ),
-                                                       _mm256_cmp_ps(g1, zero, _CMP_NEQ_UQ)),
-                                          _mm256_cmp_ps(g2, zero, _CMP_NEQ_UQ));
-      const int keep = _mm256_movemask_ps(_mm256_and_ps(nonzero, _mm256_castsi256_ps(hit)));
-      if (keep == 0) continue;
-      LoadTriples(barycentrics + 3 * p, &b0, &b1, &b2);
-      const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompact.index[keep]));
-      // PixelNdcX: (2 * ix + 1) * inv_width - 1.
-      const __m256 px = _mm256_sub_ps(
-          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(2 * ix + 1), lane2)),
-                        _mm256_set1_ps(inv_width)),
-          _mm256_set1_ps(1.0f));
-      _mm256_storeu_ps(s.px.data() + n, _mm256_permutevar8x32_ps(px, perm));
-      _mm256_storeu_ps(s.py.data() + n, py);
-      _mm256_storeu_ps(s.b0.data() + n, _mm256_permutevar8x32_ps(b0, perm));
-      _mm256_storeu_ps(s.b1.data() + n, _mm256_permutevar8x32_ps(b1, perm));
-      _mm256_storeu_ps(s.b2.data() + n, _mm256_permutevar8x32_ps(b2, perm));
-      _mm256_storeu_ps(s.g0.data() + n, _mm256_permutevar8x32_ps(g0, perm));
-      _mm256_storeu_ps(s.g1.data() + n, _mm256_permutevar8x32_ps(g1, perm));
-      _mm256_storeu_ps(s.g2.data() + n, _mm256_permutevar8x32_ps(g2, perm));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.tri.data() + n),
-                          _mm256_permutevar8x32_epi32(id, perm));
-      n += __builtin_popcount(keep);
-    }
-    for (; ix < width; ++ix) {
-      const int64_t p = row + ix;
-      const int32_t t = triangle_ids[p];
-      if (t < 0) continue;
-      const float* g = grad_barycentrics + 3 * p;
-      if (g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f) continue;
-      const float* b = barycentrics + 3 * p;
-      s.px[n] = PixelNdcX(ix, inv_width);
-      s.py[n] = ndc_y;
-      s.b0[n] = b[0];
-      s.b1[n] = b[1];
-      s.b2[n] = b[2];
-      s.g0[n] = g[0];
-      s.g1[n] = g[1];
-      s.g2[n] = g[2];
-      s.tri[n] = t;
-      ++n;
-    }
-  }
+// Gradients of the n compacted pixels in s (8 per step), added to the vertices in pixel order.
+C3DMM_AVX2 void AccumulateCompacted(const float* clip_vertices, const int32_t* triangles, size_t n,
+                                    Scratch& s, float* grad_vertices) {
   if (n == 0) return;
   // Pad the last step with copies of the first pixel; their results are not accumulated.
   for (size_t i = n; i % 8 != 0; ++i) {
@@ -595,6 +533,85 @@ C3DMM_AVX2 void RasterizeGradBandAvx2(const float* clip_vertices, const int32_t*
         _mm_storeu_ps(o, _mm_add_ps(_mm_loadu_ps(o), _mm_load_ps(out[k][j])));
       }
     }
+  }
+}
+
+}  // namespace
+
+C3DMM_AVX2 void RasterizeGradBandAvx2(const float* clip_vertices, const int32_t* triangles,
+                                      const int32_t* triangle_ids, const float* barycentrics,
+                                      const float* grad_barycentrics, int32_t height, int32_t width,
+                                      int32_t row_begin, int32_t row_end, float* grad_vertices) {
+  if (row_end <= row_begin) return;
+  Scratch& s = LocalScratch();
+  // Blocks of rows (about kGradBlockPixels pixels, so that the lists stay small): compact the pixels
+  // that contribute (covered, non-zero incoming gradient) in pixel order, then accumulate them.
+  const int32_t block_rows = std::max<int32_t>(1, kGradBlockPixels / width);
+  const size_t capacity = static_cast<size_t>(std::min(block_rows, row_end - row_begin)) * width + 8;
+  for (auto* v : {&s.px, &s.py, &s.b0, &s.b1, &s.b2, &s.g0, &s.g1, &s.g2}) v->resize(capacity);
+  s.tri.resize(capacity);
+  const float inv_width = 1.0f / width, inv_height = 1.0f / height;
+  const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  for (int32_t block = row_begin; block < row_end; block += block_rows) {
+    size_t n = 0;
+    for (int32_t iy = block; iy < std::min(row_end, block + block_rows); ++iy) {
+      const float ndc_y = PixelNdcY(iy, inv_height);
+      const int64_t row = static_cast<int64_t>(iy) * width;
+      const __m256 py = _mm256_set1_ps(ndc_y);
+      int32_t ix = 0;
+      for (; ix + 8 <= width; ix += 8) {  // 8 pixels per step, compacted with a permutation
+        const int64_t p = row + ix;
+        const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(triangle_ids + p));
+        const __m256i hit = _mm256_cmpgt_epi32(id, _mm256_set1_epi32(-1));
+        if (_mm256_testz_si256(hit, hit)) continue;
+        __m256 g0, g1, g2, b0, b1, b2;
+        LoadTriples(grad_barycentrics + 3 * p, &g0, &g1, &g2);
+        // Pixels whose incoming gradient is exactly zero contribute nothing (NaN does contribute).
+        const __m256 zero = _mm256_setzero_ps();
+        const __m256 nonzero = _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(g0, zero, _CMP_NEQ_UQ),
+                                                         _mm256_cmp_ps(g1, zero, _CMP_NEQ_UQ)),
+                                            _mm256_cmp_ps(g2, zero, _CMP_NEQ_UQ));
+        const int keep = _mm256_movemask_ps(_mm256_and_ps(nonzero, _mm256_castsi256_ps(hit)));
+        if (keep == 0) continue;
+        LoadTriples(barycentrics + 3 * p, &b0, &b1, &b2);
+        const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompact.index[keep]));
+        // PixelNdcX: (2 * ix + 1) * inv_width - 1.
+        const __m256 px = _mm256_sub_ps(
+            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32(2 * ix + 1), lane2)),
+                          _mm256_set1_ps(inv_width)),
+            _mm256_set1_ps(1.0f));
+        _mm256_storeu_ps(s.px.data() + n, _mm256_permutevar8x32_ps(px, perm));
+        _mm256_storeu_ps(s.py.data() + n, py);
+        _mm256_storeu_ps(s.b0.data() + n, _mm256_permutevar8x32_ps(b0, perm));
+        _mm256_storeu_ps(s.b1.data() + n, _mm256_permutevar8x32_ps(b1, perm));
+        _mm256_storeu_ps(s.b2.data() + n, _mm256_permutevar8x32_ps(b2, perm));
+        _mm256_storeu_ps(s.g0.data() + n, _mm256_permutevar8x32_ps(g0, perm));
+        _mm256_storeu_ps(s.g1.data() + n, _mm256_permutevar8x32_ps(g1, perm));
+        _mm256_storeu_ps(s.g2.data() + n, _mm256_permutevar8x32_ps(g2, perm));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.tri.data() + n),
+                            _mm256_permutevar8x32_epi32(id, perm));
+        n += __builtin_popcount(keep);
+      }
+      for (; ix < width; ++ix) {
+        const int64_t p = row + ix;
+        const int32_t t = triangle_ids[p];
+        if (t < 0) continue;
+        const float* g = grad_barycentrics + 3 * p;
+        if (g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f) continue;
+        const float* b = barycentrics + 3 * p;
+        s.px[n] = PixelNdcX(ix, inv_width);
+        s.py[n] = ndc_y;
+        s.b0[n] = b[0];
+        s.b1[n] = b[1];
+        s.b2[n] = b[2];
+        s.g0[n] = g[0];
+        s.g1[n] = g[1];
+        s.g2[n] = g[2];
+        s.tri[n] = t;
+        ++n;
+      }
+    }
+    AccumulateCompacted(clip_vertices, triangles, n, s, grad_vertices);
   }
   TrimScratch(&s);
 }

@@ -11,7 +11,7 @@ out="${C3DMM_SANITIZER_BUILD:-$(mktemp -d)}"
 mkdir -p "$out"
 "${CXX:-g++}" -std=c++17 -O1 -g -fno-omit-frame-pointer \
   -fsanitize=address,undefined,float-cast-overflow \
-  -fno-sanitize-recover=all -I "$root" \
+  -fno-sanitize-recover=all -DC3DMM_GRAD_BLOCK_PIXELS=37 -I "$root" \
   "$here/fuzz_kernels.cc" "$root/tf_ops/cc/rasterize_cpu.cc" "$root/tf_ops/cc/rasterize_cpu_avx2.cc" \
   -o "$out/fuzz_kernels"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
