@@ -1,4 +1,4 @@
-"""Rasterizer benchmark: ``python -m tf_ops.benchmark [--threads=1,2] [--output=bench.json]``.
+"""Rasterizer benchmark: ``python -m tf_ops.benchmark [--threads=1,2] [--paths=baseline,auto]``.
 
 Scene (fixed so that figures compare across rasterizers on one machine class): the ICT face area
 (18,460 triangles) and the same mesh midpoint-subdivided once (73,840 triangles); a perspective camera
@@ -6,8 +6,11 @@ with a 30 degree vertical field of view, 46.75 cm from the mesh's bounding-box c
 copies rotated by random +-3 degrees per axis; 240x240 and 512x512. Timed inside ``tf.function``:
 forward (rasterize) and forward+backward (gradient of sum(barycentrics * fixed random weights) with
 respect to the clip-space vertices), plus interpolation of RGB vertex colours (custom op vs. plain TF
-gather ops). Median of ``--runs`` runs after warm-up. Each thread count runs in its own process because
-TF's intra-op pool size is fixed at start-up. Prints a table and writes JSON.
+gather ops). Median and minimum wall time, and median CPU time, of ``--runs`` runs after warm-up. Each
+(thread count, CPU kernel path) runs in its own process because TF's intra-op pool size and the kernel
+path (``C3DMM_CPU_PATH``: ``baseline`` is the portable scalar path, ``auto`` the AVX2 one where the CPU
+has it) are fixed at start-up, one after the other in one invocation, so that the paths are compared
+side by side. Prints a table (with the baseline / auto time ratio per thread count) and writes JSON.
 """
 
 from __future__ import annotations
@@ -31,18 +34,31 @@ flags.DEFINE_integer('batch', 4, 'Images per call.')
 flags.DEFINE_integer('runs', 30, 'Timed runs per case (median reported).')
 flags.DEFINE_integer('warmup', 5, 'Untimed runs before timing.')
 flags.DEFINE_string('output', 'tf_ops_benchmark.json', 'Where to write the JSON results.')
+flags.DEFINE_enum('statistic', 'median', ['median', 'min', 'cpu'],
+                  'Statistic shown in the table (the JSON has all): median or minimum wall time, or median '
+                  'CPU time of all threads (the stable figure on a machine shared with other jobs).')
+flags.DEFINE_list('cases', ['forward', 'forward+backward', 'interpolate'],
+                  'Cases to time: forward, forward+backward, interpolate (the op and the TF gather version).')
+flags.DEFINE_list('paths', ['baseline', 'auto'], 'CPU kernel paths to measure (C3DMM_CPU_PATH values).')
 flags.DEFINE_integer('worker_threads', 0, 'Internal: run the cases in this process with N threads.')
+flags.DEFINE_string('worker_path', 'auto', 'Internal: the CPU kernel path of this worker process.')
 
 
-def _median_ms(fn, warmup: int, runs: int) -> float:
+def _time_ms(fn, warmup: int, runs: int) -> tuple[float, float, float]:
+  """Median and minimum wall time and median CPU time (all threads of the process) of `runs` calls.
+
+  The CPU time is what the call costs whatever else the machine runs; on a shared machine it is the
+  more stable figure (with one thread it approximates the wall time of an idle machine).
+  """
   for _ in range(warmup):
     fn()
-  times = []
+  times, cpu = [], []
   for _ in range(runs):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn()
     times.append(time.perf_counter() - start)
-  return float(np.median(times) * 1e3)
+    cpu.append(time.process_time() - start_cpu)
+  return float(np.median(times) * 1e3), float(np.min(times) * 1e3), float(np.median(cpu) * 1e3)
 
 
 def run_cases(threads: int) -> list[dict]:
@@ -101,9 +117,13 @@ def run_cases(threads: int) -> list[dict]:
       for case, fn in (('forward', forward), ('forward+backward', forward_backward),
                        ('interpolate fwd+bwd (op)', interp_op),
                        ('interpolate fwd+bwd (tf gather)', interp_gather)):
+        if case.split(' ')[0] not in FLAGS.cases:
+          continue
+        median, fastest, cpu = _time_ms(fn, FLAGS.warmup, FLAGS.runs)
         results.append(dict(mesh=name, triangles=int(len(triangles)), size=size, case=case,
-                            threads=threads, batch=FLAGS.batch, coverage=round(coverage, 3),
-                            median_ms=round(_median_ms(fn, FLAGS.warmup, FLAGS.runs), 3)))
+                            threads=threads, path=FLAGS.worker_path, batch=FLAGS.batch,
+                            coverage=round(coverage, 3), median_ms=round(median, 3),
+                            min_ms=round(fastest, 3), cpu_ms=round(cpu, 3)))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
   return results
 
@@ -115,26 +135,40 @@ def main(argv):
     print(json.dumps(run_cases(FLAGS.worker_threads)))
     return
   results = []
-  for threads in (int(t) for t in FLAGS.threads):
+  columns = [(int(t), path) for t in FLAGS.threads for path in FLAGS.paths]
+  for threads, path in columns:
     cmd = [sys.executable, '-m', 'tf_ops.benchmark', f'--worker_threads={threads}',
-           f'--sizes={",".join(FLAGS.sizes)}', f'--batch={FLAGS.batch}', f'--runs={FLAGS.runs}',
-           f'--warmup={FLAGS.warmup}']
-    print(f'measuring with {threads} thread(s)...', flush=True)
-    done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+           f'--worker_path={path}', f'--sizes={",".join(FLAGS.sizes)}', f'--batch={FLAGS.batch}',
+           f'--runs={FLAGS.runs}', f'--warmup={FLAGS.warmup}', f'--cases={",".join(FLAGS.cases)}']
+    print(f'measuring with {threads} thread(s), {path} kernels...', flush=True)
+    env = dict(os.environ, C3DMM_CPU_PATH=path)
+    done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
     results.extend(json.loads(done.stdout.strip().splitlines()[-1]))
+  ratio = len(FLAGS.paths) == 2
+  label = {'median': 'median wall time', 'min': 'minimum wall time', 'cpu': 'median CPU time'}
+  print(f'{label[FLAGS.statistic]} of {FLAGS.runs} runs, milliseconds')
   header = f'{"mesh":<18}{"tris":>7}{"size":>6}  {"case":<33}' + ''.join(
-      f'{t + " thr ms":>11}' for t in FLAGS.threads)
+      f'{f"{t}thr {p} ms":>17}' for t, p in columns) + ''.join(
+          f'{f"{t}thr ratio":>11}' for t in FLAGS.threads if ratio)
   print(header)
   print('-' * len(header))
   keys = sorted({(r['mesh'], r['triangles'], r['size'], r['case']) for r in results},
                 key=lambda k: (k[1], k[2]))
   for key in keys:
-    row = {r['threads']: r['median_ms'] for r in results
+    row = {(r['threads'], r['path']): r[f'{FLAGS.statistic}_ms'] for r in results
            if (r['mesh'], r['triangles'], r['size'], r['case']) == key}
-    print(f'{key[0]:<18}{key[1]:>7}{key[2]:>6}  {key[3]:<33}' +
-          ''.join(f'{row.get(int(t), float("nan")):>11.2f}' for t in FLAGS.threads))
+    cells = [row.get(c, float('nan')) for c in columns]
+    nan = float('nan')
+    ratios = [row.get((int(t), FLAGS.paths[0]), nan) / row.get((int(t), FLAGS.paths[1]), nan)
+              for t in FLAGS.threads] if ratio else []
+    print(f'{key[0]:<18}{key[1]:>7}{key[2]:>6}  {key[3]:<33}' + ''.join(f'{c:>17.2f}' for c in cells) +
+          ''.join(f'{r:>10.2f}x' for r in ratios))
+  cpu_flags = ''
+  if os.path.exists('/proc/cpuinfo'):
+    with open('/proc/cpuinfo') as f:
+      cpu_flags = f.read()
   report = dict(machine=dict(platform=platform.platform(), processor=platform.processor(),
-                             cpu_count=os.cpu_count()),
+                             cpu_count=os.cpu_count(), avx2=' avx2' in cpu_flags),
                 batch=FLAGS.batch, runs=FLAGS.runs, results=results)
   with open(FLAGS.output, 'w') as f:
     json.dump(report, f, indent=1)

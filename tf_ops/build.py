@@ -28,7 +28,7 @@ OUTPUT = PACKAGE_DIR / '_rasterizer_ops.so'
 NUMPY_MODULE = '_numpy_kernels'
 
 # Sources, relative to tf_ops/cc/.
-KERNEL_SOURCES = ['rasterize_cpu.cc']  # framework-free CPU kernels
+KERNEL_SOURCES = ['rasterize_cpu.cc', 'rasterize_cpu_avx2.cc']  # framework-free CPU kernels (+ AVX2 path)
 OP_SOURCES = ['ops.cc', 'rasterize_op.cc', 'interpolate_op.cc']  # TF registrations and glue
 NUMPY_MODULE_SOURCES = ['numpy_module.cc']  # pybind11 binding
 CUDA_SOURCES = ['rasterize_cuda.cu']  # framework-free CUDA kernels (nvcc)

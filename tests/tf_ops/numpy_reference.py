@@ -35,7 +35,8 @@ def rasterize_one(clip_vertices: np.ndarray, triangles: np.ndarray, height: int,
   with np.errstate(all='ignore'):  # Non-finite input is filtered below, not an error.
     for t, (i0, i1, i2) in enumerate(tris):
       v = clip[[i0, i1, i2]]  # [3, 4]
-      if not np.all(np.isfinite(v)) or np.any(v[:, 3] <= 0):
+      # Usable vertices have 2^-120 <= w <= 2^120 (kMinW, kMaxW in raster_common.h).
+      if not np.all(np.isfinite(v)) or np.any(v[:, 3] < 2.0**-120) or np.any(v[:, 3] > 2.0**120):
         continue
       ndc = v[:, :3] / v[:, 3:4]
       if not np.all(np.isfinite(ndc)):

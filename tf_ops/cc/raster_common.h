@@ -21,7 +21,16 @@ constexpr int kMaxImageSize = 16384;
 // Key of an empty z-buffer entry: larger than any (depth, triangle) key.
 constexpr uint64_t kEmptyKey = ~0ull;
 
-// A vertex projected to pixel coordinates; valid == false marks w <= 0 or non-finite input.
+// Range of w for a usable vertex: [2^-120, 2^120] (about [7.5e-37, 1.3e36]). Within it 1 / w is a
+// normal float, and at a covered pixel the sum of the perspective weights l_i / w_i (at least
+// min(1 / w_i) / 3, at most 3 max(1 / w_i)) and its reciprocal are normal floats too, so barycentrics
+// are finite and sum to 1 whether or not denormals are flushed to zero. A vertex outside the range
+// (also w <= 0, NaN, or a non-finite or overflowing coordinate) is unusable, and every triangle using
+// it is skipped.
+constexpr float kMinW = 7.523163845e-37f;  // 2^-120
+constexpr float kMaxW = 1.329227996e36f;   // 2^120
+
+// A vertex projected to pixel coordinates; valid == false marks an unusable vertex (see kMinW).
 struct ScreenVertex {
   float x, y, z;  // pixel column, pixel row (both continuous, centre of pixel 0 at 0), NDC depth
   float inv_w;    // 1 / w, for perspective-correct interpolation
@@ -33,7 +42,8 @@ C3DMM_HD bool IsFinite(float v) { return v - v == 0.0f; }  // false for NaN and 
 C3DMM_HD ScreenVertex ProjectVertex(const float* clip, int width, int height) {
   ScreenVertex s;
   const float w = clip[3];
-  s.valid = w > 0.0f && IsFinite(clip[0]) && IsFinite(clip[1]) && IsFinite(clip[2]) && IsFinite(w);
+  // The comparisons are false for NaN w; a denormal w fails them with or without flush-to-zero.
+  s.valid = w >= kMinW && w <= kMaxW && IsFinite(clip[0]) && IsFinite(clip[1]) && IsFinite(clip[2]);
   const float inv_w = s.valid ? 1.0f / w : 0.0f;
   s.inv_w = inv_w;
   s.x = (clip[0] * inv_w + 1.0f) * 0.5f * width - 0.5f;

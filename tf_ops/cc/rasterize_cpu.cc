@@ -1,6 +1,7 @@
 #include "tf_ops/cc/rasterize_cpu.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #endif
 
 #include "tf_ops/cc/raster_common.h"
+#include "tf_ops/cc/rasterize_cpu_paths.h"
 
 namespace c3dmm {
 
@@ -30,9 +32,46 @@ inline float BitsAsFloat(int32_t value) {
 
 }  // namespace
 
+bool CpuSupportsAvx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");  // also checks that the OS saves the YMM registers
+#else
+  return false;
+#endif
+}
+
+CpuPath ActiveCpuPath() {
+  static const CpuPath path = [] {
+    const char* forced = std::getenv("C3DMM_CPU_PATH");
+    if (forced != nullptr && std::strcmp(forced, "baseline") == 0) return CpuPath::kBaseline;
+    return CpuSupportsAvx2() ? CpuPath::kAvx2 : CpuPath::kBaseline;
+  }();
+  return path;
+}
+
 void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const int32_t* triangles,
                       int32_t num_triangles, int32_t height, int32_t width, int32_t row_begin,
                       int32_t row_end, int32_t* triangle_ids, float* barycentrics, float* depth) {
+  (ActiveCpuPath() == CpuPath::kAvx2 ? RasterizeBandAvx2 : RasterizeBandBaseline)(
+      clip_vertices, num_vertices, triangles, num_triangles, height, width, row_begin, row_end,
+      triangle_ids, barycentrics, depth);
+}
+
+void RasterizeGradBandCpu(const float* clip_vertices, const int32_t* triangles,
+                          const int32_t* triangle_ids, const float* barycentrics,
+                          const float* grad_barycentrics,
+                          int32_t height, int32_t width, int32_t row_begin, int32_t row_end,
+                          float* grad_vertices) {
+  (ActiveCpuPath() == CpuPath::kAvx2 ? RasterizeGradBandAvx2 : RasterizeGradBandBaseline)(
+      clip_vertices, triangles, triangle_ids, barycentrics, grad_barycentrics, height, width,
+      row_begin, row_end, grad_vertices);
+}
+
+void RasterizeBandBaseline(const float* clip_vertices, int32_t num_vertices,
+                           const int32_t* triangles, int32_t num_triangles, int32_t height,
+                           int32_t width, int32_t row_begin, int32_t row_end,
+                           int32_t* triangle_ids, float* barycentrics, float* depth) {
   const int32_t band_rows = row_end - row_begin;
   if (band_rows <= 0) return;
   std::vector<ScreenVertex> screen(num_vertices);
@@ -92,11 +131,10 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
   }
 }
 
-void RasterizeGradBandCpu(const float* clip_vertices, const int32_t* triangles,
-                          const int32_t* triangle_ids, const float* barycentrics,
-                          const float* grad_barycentrics,
-                          int32_t height, int32_t width, int32_t row_begin, int32_t row_end,
-                          float* grad_vertices) {
+void RasterizeGradBandBaseline(const float* clip_vertices, const int32_t* triangles,
+                               const int32_t* triangle_ids, const float* barycentrics,
+                               const float* grad_barycentrics, int32_t height, int32_t width,
+                               int32_t row_begin, int32_t row_end, float* grad_vertices) {
   const float inv_width = 1.0f / width, inv_height = 1.0f / height;
   for (int32_t iy = row_begin; iy < row_end; ++iy) {
     const float ndc_y = PixelNdcY(iy, inv_height);

@@ -1,5 +1,7 @@
 // Framework-free CPU kernels of the rasterizer. The caller (the TF op) validates inputs and splits the
 // work into (image, row band) units, so each call here is single-threaded and touches only its band.
+// The raster and gradient kernels dispatch at run time to an AVX2 implementation where the CPU has it,
+// with bit-identical results (rasterize_cpu_paths.h; C3DMM_CPU_PATH=baseline forces the portable one).
 #ifndef C3DMM_TF_OPS_RASTERIZE_CPU_H_
 #define C3DMM_TF_OPS_RASTERIZE_CPU_H_
 
@@ -16,8 +18,8 @@ void RasterizeBandCpu(const float* clip_vertices, int32_t num_vertices, const in
                       int32_t row_end, int32_t* triangle_ids, float* barycentrics, float* depth);
 
 // Accumulates d(loss)/d(clip_vertices) of rows [row_begin, row_end) of one image into grad_vertices
-// ([num_vertices, 4], z and untouched vertices unchanged), given the forward pass' ids and
-// barycentrics and d(loss)/d(barycentrics).
+// ([num_vertices, 4]; vertices no pixel references are untouched, z components only get +0 added),
+// given the forward pass' ids and barycentrics and d(loss)/d(barycentrics).
 void RasterizeGradBandCpu(const float* clip_vertices, const int32_t* triangles,
                           const int32_t* triangle_ids, const float* barycentrics,
                           const float* grad_barycentrics,
