@@ -17,6 +17,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from model import shape_checks
+
 NUM_SH_COEFFICIENTS = 9
 _A0, _A1, _A2 = math.pi, 2.0 * math.pi / 3.0, math.pi / 4.0
 _C0 = 0.5 * math.sqrt(1.0 / math.pi)          # 0.282095
@@ -44,6 +46,7 @@ def sh_basis(normals: tf.Tensor) -> tf.Tensor:
   Returns:
     [..., 9].
   """
+  normals = shape_checks.ShapeChecker('sh_basis')('normals', normals, ('...', 3))
   x, y, z = tf.unstack(normals, axis=-1)
   return tf.stack([
       tf.fill(tf.shape(x), _A0 * _C0),
@@ -53,7 +56,7 @@ def sh_basis(normals: tf.Tensor) -> tf.Tensor:
 
 
 def shading(normals: tf.Tensor, sh: tf.Tensor) -> tf.Tensor:
-  """Irradiance per point and channel: sum_b gamma_b H_b(n).
+  """Irradiance per point and channel: E_c(n) = sum_b gamma_bc H_b(n).
 
   Args:
     normals: [B, N, 3] unit normals (camera space).
@@ -61,12 +64,21 @@ def shading(normals: tf.Tensor, sh: tf.Tensor) -> tf.Tensor:
 
   Returns:
     [B, N, 3].
+
+  Raises:
+    ValueError: on wrong ranks or sizes, or batch sizes that differ.
   """
-  return tf.einsum('bnk,bkc->bnc', sh_basis(normals), tf.convert_to_tensor(sh, tf.float32))
+  check = shape_checks.ShapeChecker('shading')
+  normals = check('normals', normals, ('B', None, 3))
+  sh = check('sh', sh, ('B', NUM_SH_COEFFICIENTS, 3))
+  # Measured against the same sum as a quadratic form of (n, 1) (one outer product and matrix product,
+  # or three small matrix products): both slower on CPU than the nine basis images.
+  return tf.einsum('bnk,bkc->bnc', sh_basis(normals), sh)
 
 
 def shade(albedo: tf.Tensor, normals: tf.Tensor, sh: tf.Tensor) -> tf.Tensor:
   """Lambertian colour c = r * sum_b gamma_b H_b(n) (Eq. 4); albedo [B, N, 3] -> [B, N, 3]."""
+  albedo = shape_checks.ShapeChecker('shade')('albedo', albedo, (None, None, 3))
   return albedo * shading(normals, sh)
 
 
