@@ -91,7 +91,8 @@ def _corner_values(values: tf.Tensor, incidence: TriangleIncidence) -> tf.Tensor
   @tf.custom_gradient
   def gather(x):
     def grad(dy):
-      return _padded_sum(dy, incidence.vertex_corners)
+      with tf.name_scope('corner_values_grad'):
+        return _padded_sum(dy, incidence.vertex_corners)
     return tf.gather(x, incidence.corner_vertices), grad
 
   out = gather(values)
@@ -104,7 +105,8 @@ def _triangle_sums(values: tf.Tensor, incidence: TriangleIncidence) -> tf.Tensor
   @tf.custom_gradient
   def gather_sum(y):
     def grad(dn):
-      return tf.reduce_sum(_corner_values(dn, incidence), 0)
+      with tf.name_scope('triangle_sums_grad'):
+        return tf.reduce_sum(_corner_values(dn, incidence), 0)
     return _padded_sum(y, incidence.vertex_triangles), grad
 
   return gather_sum(values)
@@ -217,7 +219,7 @@ def pose_to_rotation_translation(pose) -> typing.Tuple[tf.Tensor, tf.Tensor]:
 def render(vertices: tf.Tensor, albedo: tf.Tensor, pose, sh: tf.Tensor,
            camera: typing.Optional[camera_lib.Camera], mesh: RenderMesh,
            background: typing.Optional[tf.Tensor] = None) -> dict[str, tf.Tensor]:
-  """Renders a batch of faces.
+  """Renders a batch of faces (ops named under 'render/').
 
   Args:
     vertices: [B, N, 3] model-space geometry, cm.
@@ -253,6 +255,11 @@ def render(vertices: tf.Tensor, albedo: tf.Tensor, pose, sh: tf.Tensor,
       and the received shape).
     TypeError: when ``camera`` or ``mesh`` is not of the documented type.
   """
+  with tf.name_scope('render'):
+    return _render(vertices, albedo, pose, sh, camera, mesh, background)
+
+
+def _render(vertices, albedo, pose, sh, camera, mesh, background) -> dict[str, tf.Tensor]:
   camera = camera or camera_lib.Camera()
   if not isinstance(camera, camera_lib.Camera):
     raise TypeError(f'render: camera must be a model.camera.Camera or None, got {type(camera).__name__}')
