@@ -9,13 +9,17 @@ PY := $(VENV)/bin/python
 RUN_DIR ?= runs/demo
 OP_SOURCES := $(wildcard tf_ops/cc/*.cc tf_ops/cc/*.h tf_ops/cc/*.cu) tf_ops/build.py setup.py
 
-.PHONY: demo test setup op bazel apt benchmark clean
+.PHONY: demo test lint setup op bazel apt benchmark clean
 
 demo: setup
 	$(PY) -m model.demo --run_dir=$(RUN_DIR)
 
-test: setup bazel
+test: setup bazel lint
 	$(PY) -m pytest -q
+
+# ruff (ruff.toml: pyflakes + pycodestyle errors, two-space indents, 110 columns).
+lint: $(VENV)/.requirements
+	$(VENV)/bin/ruff check .
 
 setup: $(VENV)/.requirements op
 

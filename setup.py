@@ -31,8 +31,8 @@ setup(
     version='0.1.0',
     description='Learning complete 3D morphable face models from images and videos (CVPR 2021), '
                 'in TensorFlow with a C++/CUDA differentiable rasterizer.',
-    packages=find_packages(include=['common', 'common.*', 'tf_ops', 'tf_ops.*', 'model', 'model.*', 'training',
-                                    'training.*', 'data', 'data.*', 'eval', 'eval.*']),
+    packages=find_packages(include=['common', 'common.*', 'tf_ops', 'tf_ops.*', 'model', 'model.*',
+                                    'training', 'training.*', 'data', 'data.*', 'eval', 'eval.*']),
     package_data={'tf_ops': ['cc/*.h', 'cc/*.cc', 'cc/*.cu', 'gpu_check/*'],
                   'model': ['ict_face/*'], 'data': ['mediapipe/*']},
     ext_modules=[Extension('tf_ops._rasterizer_ops', sources=[])],

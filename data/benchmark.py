@@ -37,7 +37,6 @@ def _timed(fn, *args, repeat: int = 1):
 
 def bench_preprocess(min_face_size: int) -> dict:
   """Per-stage and end-to-end preprocessing speed in this process."""
-  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import  # import cost excluded
   from common import paths  # pylint: disable=g-import-not-at-top
   from data import face as face_lib  # pylint: disable=g-import-not-at-top
   from data import media  # pylint: disable=g-import-not-at-top

@@ -22,7 +22,6 @@ import pathlib
 
 import numpy as np
 
-from data import schema
 from model import config as model_config
 
 DEFAULT_MARGIN = 0.3

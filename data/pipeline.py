@@ -132,7 +132,8 @@ def parse_record(serialized, num_frames: int = DEFAULT_NUM_FRAMES,
   image = tf.reshape(tf.image.convert_image_dtype(image, tf.float32), [num_frames, S, S, 3])
   label = tf.map_fn(lambda x: tf.io.decode_png(x, channels=1), pngs, fn_output_signature=tf.uint8)
   label = tf.reshape(label, [num_frames, S, S])
-  masks = tf.stack([tf.equal(label, semantics.REGION_UPPER_LIP), tf.equal(label, semantics.REGION_LOWER_LIP)], -1)
+  masks = tf.stack([tf.equal(label, semantics.REGION_UPPER_LIP),
+                    tf.equal(label, semantics.REGION_LOWER_LIP)], -1)
   lm = tf.reshape(tf.sparse.to_dense(ex['frames/landmarks']), [n, semantics.NUM_LANDMARKS, 2])
   out = {
       'image': image,

@@ -59,7 +59,8 @@ flags.DEFINE_integer('min_frames', 0, 'Clips with fewer usable frames are droppe
 flags.DEFINE_integer('candidates_per_segment', 3, 'Frames examined per clip segment (the clip is cut into '
                      '--num_frames segments; more candidates survive more cut-aways, each costs a detection '
                      'and a descriptor).')
-flags.DEFINE_integer('min_face_size', face.DEFAULT_MIN_FACE_SIZE, 'Faces whose crop square is smaller (source pixels) are dropped.')
+flags.DEFINE_integer('min_face_size', face.DEFAULT_MIN_FACE_SIZE,
+                     'Faces whose crop square is smaller (source pixels) are dropped.')
 flags.DEFINE_float('margin', 0.3, 'Crop margin on each side, as a fraction of the landmark extent.')
 flags.DEFINE_integer('detect_max_side', 800, 'The detector sees a copy downscaled to at most this side.')
 flags.DEFINE_integer('num_shards', 0, 'Number of output shards (0: ceil(items / --items_per_shard)). '

@@ -5,8 +5,8 @@ One record (a serialized ``tf.train.Example``) is one *sample*: ``F >= 1`` frame
 ``N_f`` times, as the paper does for EmotioNet). Keeping a clip's frames in one record makes multi-frame
 samples a plain ``map`` in tf.data (no grouping, shuffling keeps clips intact).
 
-Features (``F`` frames, ``S = model_config.IMAGE_SIZE = 240``; "crop pixels": x right, y down, row 0 the top row, (i, j)
-the centre of pixel column i / row j, as dlib reports landmarks):
+Features (``F`` frames, ``S = model.config.IMAGE_SIZE = 240``; "crop pixels": x right, y down, row 0 the
+top row, (i, j) the centre of pixel column i / row j, as dlib reports landmarks):
 
 ==============================  =======  =========  ===================================================
 key                             type     length     meaning
@@ -128,8 +128,9 @@ def serialize_sample(sample: Sample) -> bytes:
     raise ValueError('A sample needs at least one frame.')
   images, lms, masks, points, lengths, indices, boxes = [], [], [], [], [], [], []
   for f in sample.frames:
-    if f.image.shape != (model_config.IMAGE_SIZE, model_config.IMAGE_SIZE, 3) or f.lip_mask.shape != (model_config.IMAGE_SIZE, model_config.IMAGE_SIZE):
-      raise ValueError(f'Frame image/mask must be {model_config.IMAGE_SIZE}x{model_config.IMAGE_SIZE}: {f.image.shape}, '
+    s = model_config.IMAGE_SIZE
+    if f.image.shape != (s, s, 3) or f.lip_mask.shape != (s, s):
+      raise ValueError(f'Frame image/mask must be {s}x{s}: {f.image.shape}, '
                        f'{f.lip_mask.shape}.')
     if len(f.lip_contours) != NUM_LIP_CONTOURS:
       raise ValueError(f'Expected {NUM_LIP_CONTOURS} lip contours, got {len(f.lip_contours)}.')

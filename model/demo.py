@@ -18,7 +18,6 @@ from __future__ import annotations
 from common import cli  # pylint: disable=g-bad-import-order  (first: quiets TensorFlow's C++ logs)
 
 import json
-import math
 import pathlib
 import time
 

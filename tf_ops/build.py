@@ -24,8 +24,8 @@ OUTPUT = PACKAGE_DIR / '_rasterizer_ops.so'
 CXX_FLAGS = ['-O3', '-fPIC', '-shared', '-Wno-deprecated-declarations', '-Wno-interference-size']
 # sm_80 (A100) and sm_90 (H100/H200) machine code plus compute_90 PTX for newer GPUs.
 # --fmad=false: no FMA contraction, so that coverage and depth round exactly as in the CPU kernel.
-NVCC_FLAGS = ['-std=c++17', '-O3', '--fmad=false', '-Xcompiler', '-fPIC', '-gencode', 'arch=compute_80,code=sm_80',
-              '-gencode', 'arch=compute_90,code=[sm_90,compute_90]']
+NVCC_FLAGS = ['-std=c++17', '-O3', '--fmad=false', '-Xcompiler', '-fPIC',
+              '-gencode', 'arch=compute_80,code=sm_80', '-gencode', 'arch=compute_90,code=[sm_90,compute_90]']
 
 
 def find_nvcc() -> str | None:

@@ -89,7 +89,6 @@ def test_gradients_reach_every_variable_and_parameter(small_model, mesh, rng):
 def test_photometric_gradient_reaches_the_image_through_the_rasterizer(small_model, mesh):
   # Without landmark or smoothness terms, pose must still get a gradient via barycentrics.
   angles = tf.Variable([[0.0, 0.1, 0.0]])
-  target = tf.zeros([1, 240, 240, 3])
   with tf.GradientTape() as tape:
     out = small_model(tf.zeros([1, 80]))
     r = image_formation.render(out['vertices'], out['albedo'], (angles, camera.default_pose(1)[1]),
