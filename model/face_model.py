@@ -118,6 +118,10 @@ class FaceModel(keras.layers.Layer):
     graph_identity, graph_expression: [B, G, 3] the two node-displacement parts.
     expression_deformation: [B, N, 3] U M_gexp delta, cm (the disentanglement metric / loss).
     identity_deformation: [B, N, 3] U M_gid_perp alpha, cm.
+
+  Serialised form: the ``.npz`` written by ``model.export.save_model`` and read by
+  ``model.export.load_model`` (bases, mean geometry and albedo, U, graph edges, template). A Keras
+  config cannot hold those arrays: ``get_config`` reports the sizes only, and ``from_config`` raises.
   """
 
   def __init__(self, mean_vertices: np.ndarray, upsampling: sp.spmatrix, graph_edges: np.ndarray,
@@ -213,10 +217,19 @@ class FaceModel(keras.layers.Layer):
     }
 
   def get_config(self):
+    """The layer's sizes (for inspection; see the class docstring for its serialised form)."""
     config = super().get_config()
     config.update(num_identity=self.num_identity, num_expression=self.num_expression,
-                  num_albedo=self.num_albedo, orthogonalize=self.orthogonalize)
+                  num_albedo=self.num_albedo, orthogonalize=self.orthogonalize,
+                  num_vertices=self.num_vertices, num_nodes=self.num_nodes)
     return config
+
+  @classmethod
+  def from_config(cls, config):
+    raise NotImplementedError(
+        'FaceModel cannot be rebuilt from a Keras config (it holds the mean geometry, U and the graph): '
+        'save it with model.export.save_model(path, face_model, template, graph) and load it with '
+        'model.export.load_model(path).')
 
 
 def graph_smoothness(graph_deformation: tf.Tensor, graph_edges: tf.Tensor) -> tf.Tensor:
