@@ -10,9 +10,10 @@ median and minimum wall time of ``--repeats`` timed steps after ``--warmup`` ste
 ``--tf_function``, a traced step), prints a table and writes JSON. Each ``--threads`` entry (TensorFlow
 intra-op threads; inter-op 1) runs in its own process.
 
-``--profile``: op-level timings of the traced step at the first level (TensorFlow profiler trace, median
-per op over the timed steps): the top ops, their share, and the split into the rasterizer op (rasterize
-+ interpolate and their gradients), the face model, the rest of image formation and the loss.
+``--profile``: op-level timings of the traced step at the first level (``model.profiling``: TensorFlow
+profiler trace, each op's fastest (``--profile_statistic=min``) or median time over the timed steps): the
+top ops, their share, and the split into the rasterizer op (rasterize + interpolate and their
+gradients), the face model, the rest of image formation and the loss.
 ``--variants``: the plain-TF formulations that the model replaced, timed side by side with the ones it
 uses (forward + backward, traced): vertex normals through ``unsorted_segment_sum`` against the
 incidence gathers, and the identity projection through a QR of the expression basis against the Gram
@@ -23,9 +24,7 @@ from __future__ import annotations
 
 from common import cli  # pylint: disable=g-bad-import-order  (first: quiets TensorFlow's C++ logs)
 
-import collections
 import dataclasses
-import glob
 import json
 import os
 import pathlib
@@ -33,7 +32,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 from absl import flags
@@ -47,6 +45,7 @@ from model import deformation_graph
 from model import face_model as face_model_lib
 from model import image_formation
 from model import lighting
+from model import profiling
 from model import semantics
 from model import template as template_lib
 
@@ -61,14 +60,11 @@ flags.DEFINE_boolean('tf_function', True, 'Also time the step compiled with tf.f
 flags.DEFINE_boolean('eager', True, 'Time the eager step.')
 flags.DEFINE_boolean('profile', False, 'Op-level profile of the traced step at the first level.')
 flags.DEFINE_integer('profile_top', 15, 'Ops listed by --profile.')
+flags.DEFINE_enum('profile_statistic', 'min', ['min', 'median'],
+                  'Per-op statistic of --profile over the timed steps (min: robust on a busy machine).')
 flags.DEFINE_boolean('variants', False, 'Time replaced plain-TF formulations side by side (level 0).')
 flags.DEFINE_string('output', None, 'JSON output path (default: print only).')
 flags.DEFINE_integer('worker_threads', 0, 'Internal: measure in this process with N threads.')
-
-RASTERIZER_OPS = ('RasterizeTriangles', 'RasterizeTrianglesGrad', 'InterpolateAttributes',
-                  'InterpolateAttributesGrad')
-STAGES = ('rasterizer op', 'face model', 'image formation (rest)', 'loss', 'other')
-
 
 def make_step(model, mesh, camera, batch_size: int, seed: int = 0):
   rng = np.random.default_rng(seed)
@@ -116,69 +112,6 @@ def time_step(step, warmup: int, repeats: int) -> list[float]:
       tf.convert_to_tensor(g).numpy()
     times.append(time.perf_counter() - t)
   return times
-
-
-def _stage(name: str, op_type: str) -> str:
-  if op_type in RASTERIZER_OPS:
-    return 'rasterizer op'
-  if 'face_model' in name:
-    return 'face model'
-  if 'render/' in name or name.startswith(('corner_values_grad', 'triangle_sums_grad')):
-    return 'image formation (rest)'
-  if 'loss/' in name:
-    return 'loss'
-  return 'other'
-
-
-def op_profile(step, warmup: int, repeats: int) -> dict:
-  """Op-level timings of a traced step from a TensorFlow profiler trace.
-
-  Returns:
-    dict with ``ops`` (per op: name, type, stage, median ms per step over the traced steps), ``stages``
-    (ms per stage) and ``total_ms`` (sum over ops; the ops run one after another with one inter-op
-    thread, so this is close to the step's wall time).
-  """
-  from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=import-outside-toplevel
-  time_step(step, warmup, 1)
-  with tempfile.TemporaryDirectory() as logdir:
-    tf.profiler.experimental.start(logdir)
-    time_step(step, 0, repeats)
-    tf.profiler.experimental.stop()
-    space = xplane_pb2.XSpace()
-    space.ParseFromString(pathlib.Path(glob.glob(f'{logdir}/**/*.xplane.pb', recursive=True)[0])
-                          .read_bytes())
-  durations = collections.defaultdict(list)
-  for plane in space.planes:
-    if plane.name != '/host:CPU':
-      continue
-    for line in plane.lines:
-      if not line.name.startswith('tf_Compute'):  # the executor thread: one event per op run
-        continue
-      for event in line.events:
-        label = plane.event_metadata[event.metadata_id].name  # 'op_name:OpType'
-        if ':' not in label or label.startswith(('Threadpool', 'ExecutorState')):
-          continue
-        durations[label].append(event.duration_ps * 1e-9)
-  ops = []
-  for label, ms in durations.items():
-    name, op_type = label.rsplit(':', 1)
-    runs_per_step = max(1, round(len(ms) / repeats))
-    ops.append(dict(name=name, type=op_type, stage=_stage(name, op_type),
-                    ms=statistics.median(ms) * runs_per_step))
-  ops.sort(key=lambda o: -o['ms'])
-  stages = {s: sum(o['ms'] for o in ops if o['stage'] == s) for s in STAGES}
-  return dict(ops=ops, stages=stages, total_ms=sum(stages.values()))
-
-
-def print_profile(profile: dict, top: int) -> None:
-  total = profile['total_ms']
-  print(f'op profile (traced step, median per op): {total:.2f} ms in ops')
-  print(f'{"ms":>7} {"share":>6}  {"op type":<26} {"stage":<24} op')
-  for o in profile['ops'][:top]:
-    print(f'{o["ms"]:>7.3f} {100 * o["ms"] / total:>5.1f}%  {o["type"]:<26} {o["stage"]:<24} {o["name"]}')
-  print('by stage:')
-  for s, ms in profile['stages'].items():
-    print(f'{ms:>7.3f} {100 * ms / total:>5.1f}%  {s}')
 
 
 def _fwd_bwd(fn, variables):
@@ -253,7 +186,8 @@ def measure(threads: int) -> dict:
                        image_size=FLAGS.image_size, median_ms=1e3 * statistics.median(times),
                        min_ms=1e3 * min(times)))
     if FLAGS.profile and profile is None:
-      profile = dict(level=level, **op_profile(traced, FLAGS.warmup, FLAGS.repeats))
+      profile = dict(level=level, **profiling.op_profile(traced, FLAGS.warmup, FLAGS.repeats,
+                                                        FLAGS.profile_statistic))
     if FLAGS.variants and variants is None:
       variants = time_variants(model, mesh, template, FLAGS.batch_size, FLAGS.warmup, FLAGS.repeats)
   return dict(rows=rows, profile=profile, variants=variants)
@@ -270,7 +204,8 @@ def main(argv) -> None:
         f'--{name}={",".join(v) if isinstance(v, list) else v}' for name, v in (
             ('levels', FLAGS.levels), ('batch_size', FLAGS.batch_size), ('image_size', FLAGS.image_size),
             ('warmup', FLAGS.warmup), ('repeats', FLAGS.repeats), ('tf_function', FLAGS.tf_function),
-            ('eager', FLAGS.eager), ('profile', FLAGS.profile), ('variants', FLAGS.variants))]
+            ('eager', FLAGS.eager), ('profile', FLAGS.profile), ('variants', FLAGS.variants),
+            ('profile_statistic', FLAGS.profile_statistic))]
     done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
     results.append(dict(threads=threads, **json.loads(done.stdout.strip().splitlines()[-1])))
   gpus = tf.config.list_physical_devices('GPU')
@@ -285,7 +220,7 @@ def main(argv) -> None:
   for res in results:
     if res['profile']:
       print(f'\n{res["threads"]} thread(s), level {res["profile"]["level"]}: ', end='')
-      print_profile(res['profile'], FLAGS.profile_top)
+      profiling.print_profile(res['profile'], FLAGS.profile_top)
     if res['variants']:
       print(f'\n{res["threads"]} thread(s): replaced formulations, forward+backward, median ms')
       for v in res['variants']:
