@@ -47,4 +47,4 @@ benchmark: setup
 	$(PY) -m tf_ops.benchmark --output=$(RUN_DIR)/tf_ops_benchmark.json
 
 clean:
-	rm -rf build *.egg-info tf_ops/_rasterizer_ops.so bazel-*
+	rm -rf build *.egg-info tf_ops/_rasterizer_ops.so tf_ops/_numpy_kernels*.so bazel-*

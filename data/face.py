@@ -32,8 +32,6 @@ DEFAULT_DETECT_MAX_SIDE = 800
 # downscale so far that a face large enough to keep becomes undetectable.
 _MIN_DETECTABLE_BOX = 80
 _BOX_TO_CROP = 0.55
-# Maximum descriptor distance of the same person (dlib's documented threshold).
-SAME_PERSON_DISTANCE = 0.6
 _FOREHEAD_SHIFT = 0.1
 
 

@@ -12,12 +12,19 @@ Run: ``python -m data.landmarks_eval`` (prints both figures).
 
 from __future__ import annotations
 
+from common import cli  # pylint: disable=g-bad-import-order  (first: quiet TensorFlow start-up)
+
 import dataclasses
+import math
 import pathlib
 import xml.etree.ElementTree as ET
+from typing import Sequence
 
+from absl import app
 import numpy as np
 
+from common import paths
+from common.errors import FormatError
 from data import face as face_lib
 from data import media
 
@@ -29,18 +36,52 @@ class AnnotatedFace:
   landmarks: np.ndarray  # float32 [68, 2]
 
 
+def _xml_number(element, key: str, path, where: str) -> float:
+  value = element.get(key)
+  try:
+    v = float(value)
+  except (TypeError, ValueError):
+    raise FormatError(path, f'{where}: attribute {key}={value!r}, expected a number') from None
+  if not math.isfinite(v):
+    raise FormatError(path, f'{where}: attribute {key}={value!r}, expected a finite number')
+  return v
+
+
 def read_dlib_xml(path: str | pathlib.Path) -> list[AnnotatedFace]:
-  """Faces with 68 parts from a dlib imglab XML file (image paths relative to the XML's folder)."""
+  """Faces with 68 parts from a dlib imglab XML file (image paths relative to the XML's folder).
+
+  Boxes marked ``ignore='1'`` or without parts are left out.
+
+  Raises:
+    FormatError (``common.errors``; a ValueError): XML that does not parse (naming the line), an image
+      without ``file``, a box or part whose coordinates are missing or not finite, a box of non-positive
+      size, or parts that are not exactly the names 0..67.
+  """
   path = pathlib.Path(path)
+  try:
+    root = ET.parse(path).getroot()
+  except ET.ParseError as e:
+    raise FormatError(path, f'not XML: {e}', e.position[0]) from None
   out = []
-  for img in ET.parse(path).getroot().iter('image'):
-    for box in img.iter('box'):
-      parts = {int(p.get('name')): (float(p.get('x')), float(p.get('y'))) for p in box.iter('part')}
-      if len(parts) != 68 or box.get('ignore') == '1':
+  for i, img in enumerate(root.iter('image')):
+    if not img.get('file'):
+      raise FormatError(path, f'image {i}: no file attribute')
+    for j, box in enumerate(img.iter('box')):
+      where = f'image {img.get("file")!r} box {j}'
+      parts = {}
+      for p in box.iter('part'):
+        name = p.get('name', '')
+        if not name.isdigit() or int(name) in parts:
+          raise FormatError(path, f'{where}: part name {name!r}, expected distinct numbers 0..67')
+        parts[int(name)] = (_xml_number(p, 'x', path, where), _xml_number(p, 'y', path, where))
+      if not parts or box.get('ignore') == '1':
         continue
-      l, t = float(box.get('left')), float(box.get('top'))
-      out.append(AnnotatedFace(path.parent / img.get('file'),
-                               (l, t, l + float(box.get('width')), t + float(box.get('height'))),
+      if set(parts) != set(range(68)):
+        raise FormatError(path, f'{where}: {len(parts)} parts, expected the 68 names 0..67')
+      l, t, w, h = (_xml_number(box, k, path, where) for k in ('left', 'top', 'width', 'height'))
+      if w <= 0 or h <= 0:
+        raise FormatError(path, f'{where}: box size {w} x {h}, expected positive')
+      out.append(AnnotatedFace(path.parent / img.get('file'), (l, t, l + w, t + h),
                                np.array([parts[i] for i in range(68)], np.float32)))
   return out
 
@@ -82,8 +123,9 @@ def evaluate(faces: list[AnnotatedFace], upsample: int = 1) -> dict:
           'detected': len(det_err), 'missed': missed}
 
 
-def main() -> None:
-  from common import paths  # pylint: disable=g-import-not-at-top
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   root = paths.shared_path('media', 'landmarks68')
   faces = []
   for name in ('training_with_face_landmarks.xml', 'testing_with_face_landmarks.xml'):
@@ -95,4 +137,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-  main()
+  cli.run(main)

@@ -1,9 +1,14 @@
-"""Lip masks, lip contours and their distance transforms from the 68 iBUG landmarks.
+"""Lip masks, lip contours and their distance transforms from the 68 iBUG landmarks or the 468-point mesh.
 
 iBUG-68 mouth points: outer contour 48-59 (48 and 54 the mouth corners, 51 the top of the upper lip, 57 the
 bottom of the lower lip), inner contour 60-67 (60 and 64 the inner corners). The upper lip is the polygon
 between the outer upper contour 48..54 and the inner upper contour 64..60, the lower lip the polygon between
 the outer lower contour 54..59,48 and the inner lower contour 60,67..64.
+
+MediaPipe face mesh (``data.face_mesh``; indices of ``canonical_face_model.obj``, MediaPipe's
+``FACEMESH_LIPS``): outer contour 61 (image-left corner) .. 0 (top) .. 291 over the upper lip and 291 .. 17
+(bottom) .. 61 under the lower lip, inner contour 78 .. 13 .. 308 and 308 .. 14 .. 78; every consecutive
+pair is an edge of the mesh (11 points per contour). The lips are the same polygons as for dlib.
 
 Coordinates are crop pixels (x right, y down, (i, j) = centre of pixel column i, row j).
 """
@@ -24,15 +29,36 @@ UPPER_LIP_POLYGON = UPPER_OUTER + tuple(reversed(UPPER_INNER))
 LOWER_LIP_POLYGON = LOWER_OUTER + tuple(reversed(LOWER_INNER))
 CONTOUR_INDICES = {'upper_outer': UPPER_OUTER, 'upper_inner': UPPER_INNER,
                    'lower_outer': LOWER_OUTER, 'lower_inner': LOWER_INNER}
+MESH_UPPER_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+MESH_UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+MESH_LOWER_OUTER = (291, 375, 321, 405, 314, 17, 84, 181, 91, 146, 61)
+MESH_LOWER_INNER = (308, 324, 318, 402, 317, 14, 87, 178, 88, 95, 78)
+MESH_CONTOUR_INDICES = {'upper_outer': MESH_UPPER_OUTER, 'upper_inner': MESH_UPPER_INNER,
+                        'lower_outer': MESH_LOWER_OUTER, 'lower_inner': MESH_LOWER_INNER}
+MESH_NUM_POINTS = 468
 # Distance used for pixels of a frame whose contour is missing (no points).
 NO_CONTOUR_DISTANCE = 1000.0
 _SUBPIXEL_BITS = 4
 
 
+def _points(points: np.ndarray, count: int, what: str) -> np.ndarray:
+  pts = np.asarray(points, np.float32)
+  if pts.shape != (count, 2):
+    raise ValueError(f'Expected {what} as [{count}, 2] (x, y) points, got shape {pts.shape}.')
+  return pts
+
+
 def lip_contours(landmarks: np.ndarray) -> list[np.ndarray]:
-  """The four lip contour polylines (float32 [P, 2]) in ``schema.LIP_CONTOURS`` order."""
-  lm = np.asarray(landmarks, np.float32).reshape(semantics.NUM_LANDMARKS, 2)
+  """The four lip contour polylines (float32 [P, 2]) of 68 landmarks, in ``schema.LIP_CONTOURS`` order."""
+  lm = _points(landmarks, semantics.NUM_LANDMARKS, '68 landmarks')
   return [lm[list(CONTOUR_INDICES[name])] for name in schema.LIP_CONTOURS]
+
+
+def mesh_lip_contours(mesh_points: np.ndarray) -> list[np.ndarray]:
+  """The four lip contours (float32 [11, 2]) of the 468 face-mesh points, in ``schema.LIP_CONTOURS`` order,
+  oriented like the 68-landmark ones."""
+  pts = _points(mesh_points, MESH_NUM_POINTS, 'the face mesh')
+  return [pts[list(MESH_CONTOUR_INDICES[name])] for name in schema.LIP_CONTOURS]
 
 
 def resample_polyline(points: np.ndarray, count: int) -> np.ndarray:
@@ -58,13 +84,27 @@ def rasterize_polygon(polygon: np.ndarray, size: int = model_config.IMAGE_SIZE) 
   return mask.astype(bool)
 
 
+def label_map_from_contours(contours, size: int = model_config.IMAGE_SIZE) -> np.ndarray:
+  """uint8 [size, size] label map (0 other, 1 upper lip, 2 lower lip) from the four lip contours in
+  ``schema.LIP_CONTOURS`` order: the upper lip is the polygon upper outer + reversed upper inner, the lower
+  lip lower outer + reversed lower inner (filled at 1/16 pixel precision; the lower lip wins overlaps)."""
+  c = dict(zip(schema.LIP_CONTOURS, (np.asarray(p, np.float32).reshape(-1, 2) for p in contours)))
+  out = np.zeros((size, size), np.uint8)
+  out[rasterize_polygon(np.concatenate([c['upper_outer'], c['upper_inner'][::-1]]), size)] = \
+      semantics.REGION_UPPER_LIP
+  out[rasterize_polygon(np.concatenate([c['lower_outer'], c['lower_inner'][::-1]]), size)] = \
+      semantics.REGION_LOWER_LIP
+  return out
+
+
 def lip_label_map(landmarks: np.ndarray, size: int = model_config.IMAGE_SIZE) -> np.ndarray:
   """uint8 [size, size] label map: 0 other, 1 upper lip, 2 lower lip (from the landmark polygons)."""
-  lm = np.asarray(landmarks, np.float32).reshape(semantics.NUM_LANDMARKS, 2)
-  out = np.zeros((size, size), np.uint8)
-  out[rasterize_polygon(lm[list(UPPER_LIP_POLYGON)], size)] = semantics.REGION_UPPER_LIP
-  out[rasterize_polygon(lm[list(LOWER_LIP_POLYGON)], size)] = semantics.REGION_LOWER_LIP
-  return out
+  return label_map_from_contours(lip_contours(landmarks), size)
+
+
+def mesh_lip_label_map(mesh_points: np.ndarray, size: int = model_config.IMAGE_SIZE) -> np.ndarray:
+  """uint8 [size, size] label map of the lips of the 468 face-mesh points (see ``lip_label_map``)."""
+  return label_map_from_contours(mesh_lip_contours(mesh_points), size)
 
 
 def distance_transforms_np(contours, size: int = model_config.IMAGE_SIZE) -> np.ndarray:

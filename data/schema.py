@@ -35,6 +35,10 @@ key                             type     length     meaning
 ``meta/schema_version``         int64    1          ``SCHEMA_VERSION``
 ==============================  =======  =========  ===================================================
 
+``frames/lip_source`` was added without a version bump: readers that do not know it ignore it, and
+``parse_sample`` reads records without it (lip source ''). Records are serialized deterministically
+(sorted feature keys): the same sample gives the same bytes in every process.
+
 Why lip contours are stored as polylines and not as distance transforms: four float32 240x240 distance
 transforms per frame are 900 KB (still ~60 KB as uint8 PNGs, and quantized to whole pixels), the polylines
 are ~200 bytes and exact (sub-pixel). The distance transforms are a cheap, exact computation in the tf.data
@@ -60,6 +64,7 @@ LIP_CONTOURS = ('upper_outer', 'upper_inner', 'lower_outer', 'lower_inner')
 NUM_LIP_CONTOURS = len(LIP_CONTOURS)
 MAX_CONTOUR_POINTS = 32
 DATASETS = ('voxceleb', 'emotionet', 'folder', 'synthetic')
+LIP_SOURCES = ('mediapipe', 'dlib', 'render')
 JPEG_QUALITY = 95
 SHARD_SUFFIX = '.tfrecord'
 
@@ -75,6 +80,8 @@ class Frame:
     lip_contours: four float32 [P_k, 2] polylines in ``LIP_CONTOURS`` order.
     frame_index: index of the frame in its source video (0 for images).
     crop_box: (x0, y0, side) of the crop square in source pixels.
+    lip_source: what drew the lips, one of ``LIP_SOURCES`` ('' = not stated: written as 'render' for the
+      synthetic dataset, whose lips are rendered, as '' otherwise).
   """
   image: np.ndarray
   landmarks: np.ndarray
@@ -82,6 +89,7 @@ class Frame:
   lip_contours: Sequence[np.ndarray]
   frame_index: int = 0
   crop_box: tuple[float, float, float] = (0.0, 0.0, float(model_config.IMAGE_SIZE))
+  lip_source: str = ''
 
 
 @dataclasses.dataclass
@@ -126,12 +134,15 @@ def serialize_sample(sample: Sample) -> bytes:
     raise ValueError(f'Unknown dataset {sample.dataset!r}; expected one of {DATASETS}.')
   if not sample.frames:
     raise ValueError('A sample needs at least one frame.')
-  images, lms, masks, points, lengths, indices, boxes = [], [], [], [], [], [], []
+  images, lms, masks, points, lengths, indices, boxes, lip_sources = [], [], [], [], [], [], [], []
   for f in sample.frames:
-    s = model_config.IMAGE_SIZE
-    if f.image.shape != (s, s, 3) or f.lip_mask.shape != (s, s):
-      raise ValueError(f'Frame image/mask must be {s}x{s}: {f.image.shape}, '
-                       f'{f.lip_mask.shape}.')
+    lip_source = f.lip_source or ('render' if sample.dataset == 'synthetic' else '')
+    if lip_source and lip_source not in LIP_SOURCES:
+      raise ValueError(f'Unknown lip source {f.lip_source!r}; expected one of {LIP_SOURCES}.')
+    lip_sources.append(lip_source.encode())
+    size = model_config.IMAGE_SIZE
+    if f.image.shape != (size, size, 3) or f.lip_mask.shape != (size, size):
+      raise ValueError(f'Frame image/mask must be {size}x{size}: {f.image.shape}, {f.lip_mask.shape}.')
     if len(f.lip_contours) != NUM_LIP_CONTOURS:
       raise ValueError(f'Expected {NUM_LIP_CONTOURS} lip contours, got {len(f.lip_contours)}.')
     images.append(encode_jpeg(f.image))
@@ -165,6 +176,7 @@ def serialize_sample(sample: Sample) -> bytes:
       'frames/lip_contour_lengths': i64(lengths),
       'frames/index': i64(indices),
       'frames/crop_box': fl(boxes),
+      'frames/lip_source': b(lip_sources),
       'meta/dataset': b([sample.dataset.encode()]),
       'meta/source': b([sample.source.encode()]),
       'meta/clip_id': b([sample.clip_id.encode()]),
@@ -174,7 +186,8 @@ def serialize_sample(sample: Sample) -> bytes:
       'meta/source_size': i64([int(v) for v in sample.source_size]),
       'meta/schema_version': i64([SCHEMA_VERSION]),
   }
-  return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+  # deterministic: map entries sorted by key (otherwise their order may differ between processes).
+  return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString(deterministic=True)
 
 
 def parse_sample(serialized: bytes) -> Sample:
@@ -199,6 +212,8 @@ def parse_sample(serialized: bytes) -> Sample:
   lengths = il('frames/lip_contour_lengths').reshape(n, NUM_LIP_CONTOURS)
   boxes = fl('frames/crop_box').reshape(n, 3)
   idx = il('frames/index')
+  sources = [v.decode() for v in bl('frames/lip_source')] if 'frames/lip_source' in f else []
+  sources = sources if len(sources) == n else [''] * n  # records written before the field existed
   frames, offset = [], 0
   for i in range(n):
     contours = []
@@ -207,7 +222,8 @@ def parse_sample(serialized: bytes) -> Sample:
       offset += length
     frames.append(Frame(image=_decode_image(bl('frames/image')[i]), landmarks=lms[i],
                         lip_mask=_decode_image(bl('frames/lip_mask')[i]), lip_contours=contours,
-                        frame_index=int(idx[i]), crop_box=tuple(float(v) for v in boxes[i])))
+                        frame_index=int(idx[i]), crop_box=tuple(float(v) for v in boxes[i]),
+                        lip_source=sources[i]))
   return Sample(frames=frames, dataset=bl('meta/dataset')[0].decode(),
                 source=bl('meta/source')[0].decode(), clip_id=bl('meta/clip_id')[0].decode(),
                 identity_id=bl('meta/identity_id')[0].decode(), is_neutral=int(il('meta/is_neutral')[0]),

@@ -8,7 +8,9 @@ shading, rasterization and interpolation for a batch at 240 x 240, a photometric
 smoothness loss, and gradients with respect to all bases and all per-sample parameters. Reports the
 median and minimum wall time of ``--repeats`` timed steps after ``--warmup`` steps (eager mode and, with
 ``--tf_function``, a traced step), prints a table and writes JSON. Each ``--threads`` entry (TensorFlow
-intra-op threads; inter-op 1) runs in its own process.
+intra-op threads; inter-op 1) runs in its own process. A second section times dlib's face ResNet
+(``model.face_features_benchmark``: forward and forward + backward of ``--batch_size`` chips at
+``--face_features_threads``; JSON key ``face_features``).
 
 ``--profile``: op-level timings of the traced step at the first level (``model.profiling``: TensorFlow
 profiler trace, each op's fastest (``--profile_statistic=min``) or median time over the timed steps): the
@@ -64,7 +66,11 @@ flags.DEFINE_enum('profile_statistic', 'min', ['min', 'median'],
                   'Per-op statistic of --profile over the timed steps (min: robust on a busy machine).')
 flags.DEFINE_boolean('variants', False, 'Time replaced plain-TF formulations side by side (level 0).')
 flags.DEFINE_string('output', None, 'JSON output path (default: print only).')
+flags.DEFINE_list('face_features_threads', ['1', '2'],
+                  'Also time dlib\'s face ResNet (model.face_features_benchmark) at these thread counts; '
+                  'empty: skip.')
 flags.DEFINE_integer('worker_threads', 0, 'Internal: measure in this process with N threads.')
+
 
 def make_step(model, mesh, camera, batch_size: int, seed: int = 0):
   rng = np.random.default_rng(seed)
@@ -232,6 +238,13 @@ def main(argv) -> None:
                 tensorflow=tf.__version__, platform=platform.platform(),
                 processor=platform.processor(), cpu_count=os.cpu_count(),
                 device='GPU' if gpus else 'CPU')
+  if FLAGS.face_features_threads:  # a separate section: the face feature network (perceptual loss, LFW)
+    from model import face_features_benchmark  # pylint: disable=import-outside-toplevel
+    face_rows = face_features_benchmark.run([int(t) for t in FLAGS.face_features_threads],
+                                            FLAGS.batch_size, FLAGS.warmup, FLAGS.repeats)
+    print(f'model.face_features: dlib face ResNet, batch {FLAGS.batch_size} chips of 150 x 150')
+    print(face_features_benchmark.format_table(face_rows))
+    result['face_features'] = face_rows
   if FLAGS.output:
     path = pathlib.Path(FLAGS.output)
     path.parent.mkdir(parents=True, exist_ok=True)

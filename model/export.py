@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import pathlib
 import typing
+import zipfile
 
 import numpy as np
 import scipy.ndimage
 import scipy.sparse as sp
 from PIL import Image
 
+from common.errors import FormatError
 from model import deformation_graph as graph_lib
 from model import face_model as face_model_lib
 from model import semantics as semantics_lib
@@ -78,12 +80,79 @@ def save_model(path, face_model: face_model_lib.FaceModel, template: template_li
   return path
 
 
+def _check_model_arrays(path, d) -> None:
+  """Shapes, finiteness and index ranges of a model file's arrays (FormatError names the first bad one)."""
+  def arr(key):
+    if key not in d:
+      raise FormatError(path, f'missing array {key!r}; not a model written by save_model')
+    return d[key]
+
+  v, b = arr('template_vertices'), arr('base_to_template_shape')
+  if v.ndim != 2 or b.shape != (2,):
+    raise FormatError(path, f'template_vertices: expected [N, 3], got {v.shape}')
+  n, n0 = len(v), int(b[1])
+  for key in ('template_vertices', 'mean_vertices', 'mean_albedo'):
+    a = arr(key)
+    if a.shape != (n, 3) or not np.issubdtype(a.dtype, np.floating):
+      raise FormatError(path, f'{key}: expected float [{n}, 3], got {a.dtype} {a.shape}')
+  for key in ('template_vertices', 'mean_vertices', 'mean_albedo', 'M_gid', 'M_gexp', 'M_R', 'uv',
+              'node_positions', 'U_val', 'ict_to_template_val', 'base_to_template_val'):
+    a = arr(key)
+    if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+      raise FormatError(path, f'{key}: expected finite numbers ({a.dtype} {a.shape})')
+  num_nodes = len(arr('node_positions'))
+  for key, width, limit in (('triangles', 3, n), ('triangle_uv', 3, len(arr('uv'))), ('landmarks', None, n),
+                            ('jaw_candidates', None, n), ('upper_lip_contour', None, n),
+                            ('lower_lip_contour', None, n), ('node_vertices', None, n0),
+                            ('graph_edges', 2, num_nodes)):
+    a = arr(key)
+    if not np.issubdtype(a.dtype, np.integer) or (width is not None and (a.ndim != 2 or a.shape[1] != width)):
+      raise FormatError(path, f'{key}: expected integer [..., {width or ""}], got {a.dtype} {a.shape}')
+    if a.size and (a.min() < 0 or (limit is not None and a.max() >= limit)):
+      raise FormatError(path, f'{key}: indices {int(a.min())}..{int(a.max())} out of range; expected '
+                        f'0..{(limit or 2**31) - 1}')
+  tris = arr('triangles')
+  if arr('triangle_uv').shape != tris.shape or arr('triangle_regions').shape != tris.shape[:1]:
+    raise FormatError(path, f'triangle_uv {arr("triangle_uv").shape} and triangle_regions '
+                      f'{arr("triangle_regions").shape} must match triangles {arr("triangles").shape}')
+  for name, rows, cols in (('U', n, num_nodes), ('ict_to_template', n, None), ('base_to_template', n, None)):
+    shape, r, c = arr(f'{name}_shape'), arr(f'{name}_row'), arr(f'{name}_col')
+    if (shape.shape != (2,) or int(shape[0]) != rows or (cols is not None and int(shape[1]) != cols) or
+        r.shape != c.shape or r.shape != arr(f'{name}_val').shape or
+        (r.size and (r.min() < 0 or r.max() >= shape[0] or c.min() < 0 or c.max() >= shape[1]))):
+      raise FormatError(path, f'{name}: sparse matrix entries or shape {shape.tolist()} do not fit '
+                        f'[{rows}, {cols if cols is not None else "*"}]')
+
+
 def load_model(path) -> LoadedModel:
-  """Loads a model written by ``save_model``."""
-  with np.load(path) as d:
-    if int(d['format_version']) != FORMAT_VERSION:
-      raise ValueError(f'{path}: unsupported format version {int(d["format_version"])}')
-    config = json.loads(str(d['config']))
+  """Loads a model written by ``save_model``.
+
+  Raises:
+    FormatError (``common.errors``; a ValueError): not an .npz, an unsupported format version, a missing
+      array, non-finite geometry / albedo / bases, or indices (triangles, landmarks, graph edges, sparse
+      maps) outside the arrays they index.
+  """
+  try:
+    d = np.load(path)
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    if isinstance(e, FileNotFoundError):
+      raise
+    raise FormatError(path, f'not a model .npz ({e})') from None
+  if not isinstance(d, np.lib.npyio.NpzFile):
+    raise FormatError(path, f'not a model .npz (a single {type(d).__name__})')
+  with d:
+    try:
+      version = int(d['format_version'])
+      config = json.loads(str(d['config']))
+      if not isinstance(config, dict):
+        raise ValueError('config is not a JSON object')
+    except (KeyError, ValueError, TypeError) as e:
+      raise FormatError(path, f'no readable format_version / config ({e})') from None
+    if version != FORMAT_VERSION:
+      raise FormatError(path, f'unsupported format version {version}; expected {FORMAT_VERSION}')
+    d = {k: d[k] for k in d.files}
+  _check_model_arrays(path, d)
+  try:
     sem = semantics_lib.Semantics(
         landmarks=d['landmarks'], jaw_candidates=d['jaw_candidates'],
         triangle_regions=d['triangle_regions'], upper_lip_contour=d['upper_lip_contour'],
@@ -104,6 +173,10 @@ def load_model(path) -> LoadedModel:
     model.m_gid.assign(d['M_gid'])
     model.m_gexp.assign(d['M_gexp'])
     model.m_r.assign(d['M_R'])
+  except (KeyError, ValueError, TypeError) as e:  # config entries, basis shapes that do not fit the config
+    if isinstance(e, FormatError):
+      raise
+    raise FormatError(path, f'inconsistent model ({type(e).__name__}: {e})') from None
   return LoadedModel(template, graph, model)
 
 
@@ -154,18 +227,58 @@ def write_ply(path, vertices: np.ndarray, triangles: np.ndarray,
 
 
 def read_ply(path) -> typing.Tuple[np.ndarray, np.ndarray, typing.Optional[np.ndarray]]:
-  """Reads a PLY written by ``write_ply``: (vertices [N, 3], triangles [T, 3], colours uint8 or None)."""
+  """Reads a PLY written by ``write_ply``: (vertices [N, 3], triangles [T, 3], colours uint8 or None).
+
+  Raises:
+    FormatError (``common.errors``; a ValueError): a header other than ``write_ply``'s (naming the line),
+      counts that do not match the data's size, a face that is not a triangle, a vertex index outside
+      [0, N), non-finite vertices.
+  """
   data = pathlib.Path(path).read_bytes()
-  end = data.index(b'end_header\n') + len(b'end_header\n')
-  header = data[:end].decode('ascii').splitlines()
-  n = int(next(l for l in header if l.startswith('element vertex')).split()[-1])
-  t = int(next(l for l in header if l.startswith('element face')).split()[-1])
-  has_color = any('red' in l for l in header)
+  end = data.find(b'end_header\n')
+  if not data.startswith(b'ply\n') or end < 0:
+    raise FormatError(path, 'not a PLY file (expected "ply" ... "end_header")', 1)
+  end += len(b'end_header\n')
+  try:
+    header = data[:end].decode('ascii').splitlines()
+  except UnicodeDecodeError:
+    raise FormatError(path, 'the PLY header is not ASCII') from None
+  lines = [(k, l.split()) for k, l in enumerate(header, 1) if l.split() and l.split()[0] != 'comment']
+  has_color = any(p[-1] == 'red' for _, p in lines)
+  expected = [['ply'], ['format', 'binary_little_endian', '1.0'], ['element', 'vertex', None],
+              ['property', 'float', 'x'], ['property', 'float', 'y'], ['property', 'float', 'z']]
+  if has_color:
+    expected += [['property', 'uchar', c] for c in ('red', 'green', 'blue')]
+  expected += [['element', 'face', None], ['property', 'list', 'uchar', 'int', 'vertex_indices'],
+               ['end_header']]
+  counts = []
+  for i, want in enumerate(expected):
+    line_no, got = lines[i] if i < len(lines) else (len(header), [])
+    if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
+      raise FormatError(path, f'expected {" ".join(w or "<count>" for w in want)!r}, got {" ".join(got)!r} '
+                        '(only the layout of write_ply is read)', line_no)
+    if None in want:
+      if not got[-1].isdigit():
+        raise FormatError(path, f'expected a non-negative count, got {got[-1]!r}', line_no)
+      counts.append(int(got[-1]))
+  n, t = counts
   fields = [('x', '<f4'), ('y', '<f4'), ('z', '<f4')] + (
       [('red', 'u1'), ('green', 'u1'), ('blue', 'u1')] if has_color else [])
-  vert = np.frombuffer(data, fields, n, end)
-  face = np.frombuffer(data, [('n', 'u1'), ('idx', '<i4', (3,))], t, end + vert.nbytes)
+  vert_dtype, face_dtype = np.dtype(fields), np.dtype([('n', 'u1'), ('idx', '<i4', (3,))])
+  size = end + n * vert_dtype.itemsize + t * face_dtype.itemsize
+  if len(data) != size:
+    raise FormatError(path, f'the header promises {n} vertices and {t} faces ({size} bytes), the file has '
+                      f'{len(data)} bytes')
+  vert = np.frombuffer(data, vert_dtype, n, end)
+  face = np.frombuffer(data, face_dtype, t, end + vert.nbytes)
   v = np.stack([vert['x'], vert['y'], vert['z']], 1)
+  bad = np.flatnonzero(~np.all(np.isfinite(v), axis=1))
+  if bad.size:
+    raise FormatError(path, f'vertex {bad[0]} is not finite: {v[bad[0]].tolist()}')
+  bad = np.flatnonzero((face['n'] != 3) | np.any((face['idx'] < 0) | (face['idx'] >= n), axis=1))
+  if bad.size:
+    raise FormatError(path, f'face {bad[0]}: expected 3 vertex indices in [0, {n}), got {face["n"][bad[0]]} '
+                      f'{face["idx"][bad[0]].tolist()}')
   c = np.stack([vert['red'], vert['green'], vert['blue']], 1) if has_color else None
   return v, face['idx'].copy(), c
 

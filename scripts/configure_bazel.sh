@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Writes the @local_tensorflow Bazel repository (third_party/tensorflow_local/, gitignored) from the
 # TensorFlow installed for $PYTHON (default ./.venv/bin/python): symlinks to its headers and
-# libtensorflow_framework.so.2 plus a WORKSPACE/BUILD. Rerun after reinstalling TensorFlow.
+# libtensorflow_framework.so.2, a WORKSPACE/BUILD, and build_config.bzl with the op's sources and copts
+# from tf_ops/build.py (the one owner of the flag lists) and tf.sysconfig's ABI and Eigen defines.
+# Rerun after reinstalling TensorFlow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-./.venv/bin/python}"
@@ -48,4 +50,5 @@ cc_import(
     shared_library = "lib/libtensorflow_framework.so.2",
 )
 BUILD_EOF
+TF_CPP_MIN_LOG_LEVEL=3 "$PYTHON" -m tf_ops.build --bazel_config="$out/build_config.bzl" >/dev/null
 echo "configure_bazel: TensorFlow headers $tf_include, library $tf_lib -> $out"

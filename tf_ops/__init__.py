@@ -8,8 +8,9 @@ Public API::
 Conventions (see ``rasterizer.py`` for the details): clip-space vertices ``[B, V, 4]`` (x, y, z, w),
 OpenGL-style NDC, pixel (ix, iy) samples its centre, image row 0 is the TOP row of the image.
 
-The API is imported lazily, so that ``tf_ops.build`` works without
-importing TensorFlow (data-preprocessing workers, the build itself).
+The API is imported lazily, so that ``tf_ops.build`` and
+``tf_ops.numpy_kernels`` (the same kernels on numpy arrays, pybind11) work without importing TensorFlow
+(data-preprocessing workers, the build itself, the GPU check).
 """
 
 import importlib

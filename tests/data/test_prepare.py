@@ -88,6 +88,10 @@ def test_report_counts_every_bad_input(prepared):
   assert 'photos/partial.jpg' in samples or report['dropped_items']['photos/partial.jpg'].split(':')[0] in (
       'no_face', 'face_too_small')
   assert 'internal_error' not in files
+  # MediaPipe lips by default, on every kept frame of these ordinary faces.
+  frames = [f for s in samples.values() for f in s.frames]
+  assert report['lip_sources'] == {'mediapipe': len(frames)}
+  assert all(f.lip_source == 'mediapipe' for f in frames)
 
 
 def test_video_record_landmarks_lie_on_the_face(prepared):

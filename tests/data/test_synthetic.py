@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from data import pipeline
-from data import readers
+from data import bu3dfe
 from data import schema
 from data import synthetic
 from model import config as model_config
@@ -78,18 +78,18 @@ def test_pipeline_reads_synthetic_like_real(tiny):
 
 
 def test_bu3dfe_layout(tiny):
-  scans = readers.find_bu3dfe_scans(tiny.test_bu3dfe)
+  scans = bu3dfe.find_bu3dfe_scans(tiny.test_bu3dfe)
   assert len(scans) == 4
   gt = np.load(tiny.test_groundtruth)
   names = [str(n) for n in gt['name']]
   for scan in scans:
     assert scan.name.kind == 'F3D' and scan.name.expression in ('NE', 'SU')
     assert scan.bnd is not None and scan.image is not None and scan.image.name.endswith('_F2D.bmp')
-    mesh = readers.read_wrl(scan.wrl)
+    mesh = bu3dfe.read_wrl(scan.wrl)
     k = names.index(scan.name.stem[:-4])
     np.testing.assert_allclose(mesh.vertices, gt['vertices'][k] * 10.0, atol=1e-3)  # mm
     np.testing.assert_array_equal(mesh.triangles, gt['triangles'])
-    idx, pts = readers.read_bnd(scan.bnd)
+    idx, pts = bu3dfe.read_bnd(scan.bnd)
     assert len(idx) == 83
     np.testing.assert_allclose(pts, mesh.vertices[idx], atol=1e-3)
     from PIL import Image  # pylint: disable=g-import-not-at-top
@@ -97,9 +97,9 @@ def test_bu3dfe_layout(tiny):
   # Expressions change the mesh; the BU groups are where they should be (mouth below the eyes).
   ne, su = (gt['vertices'][names.index(n)] for n in names[:2])
   assert np.abs(ne - su).max() > 0.3
-  idx, pts = readers.read_bnd(scans[0].bnd)
-  eyes = pts[list(readers.BU3DFE_LANDMARK_GROUPS['right_eye'])].mean(0)
-  mouth = pts[list(readers.BU3DFE_LANDMARK_GROUPS['outer_mouth'])].mean(0)
+  idx, pts = bu3dfe.read_bnd(scans[0].bnd)
+  eyes = pts[list(bu3dfe.BU3DFE_LANDMARK_GROUPS['right_eye'])].mean(0)
+  mouth = pts[list(bu3dfe.BU3DFE_LANDMARK_GROUPS['outer_mouth'])].mean(0)
   assert eyes[1] > mouth[1] + 30  # mm, +y up
 
 
@@ -116,3 +116,16 @@ def test_ensure_caches(monkeypatch, tmp_path):
   with pytest.raises(ValueError):
     synthetic.generate(tmp_path / 'bad', synthetic.SyntheticConfig(
         num_identities=0, num_neutral=0, num_test_subjects=1, test_expressions=('XX04',)))
+
+
+def test_per_sample_api_reproduces_the_generated_records(tiny):
+  """FaceSpace + sample_clip + render_clip + clip_sample (the on-the-fly stream's recipe) give record 0."""
+  rng = np.random.default_rng(np.random.SeedSequence([TINY.seed, synthetic.GENERATOR_VERSION]).spawn(3)[0])
+  space = synthetic.FaceSpace(TINY)
+  params = synthetic.sample_clip(rng, TINY, space, TINY.num_frames)
+  frames, landmarks = synthetic.render_clip(space, params)
+  sample = synthetic.clip_sample(frames, 'video', 0, TINY.seed, neutral=False)
+  record = next(iter(tf.data.TFRecordDataset(tf.io.gfile.glob(tiny.train_video)).as_numpy_iterator()))
+  assert tf.train.Example.FromString(schema.serialize_sample(sample)) == tf.train.Example.FromString(record)
+  np.testing.assert_array_equal(landmarks.astype(np.float32),
+                                np.load(tiny.train_groundtruth['video'])['landmarks2d'][0])

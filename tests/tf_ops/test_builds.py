@@ -73,7 +73,7 @@ def test_bazel_library_renders_exactly_like_the_pip_build(tmp_path):
 def test_loader_says_how_to_build_when_no_library_exists(tmp_path):
   package = tmp_path / 'tf_ops'
   package.mkdir()
-  for name in ('__init__.py', '_loader.py', 'rasterizer.py', 'resources.py'):
+  for name in ('__init__.py', '_loader.py', 'rasterizer.py'):
     shutil.copy(ROOT / 'tf_ops' / name, package / name)
   code = ('import tf_ops, tensorflow as tf\n'
           'try:\n  tf_ops.rasterize(tf.zeros([3, 4]), tf.constant([[0, 1, 2]]), (4, 4))\n'
@@ -84,3 +84,56 @@ def test_loader_says_how_to_build_when_no_library_exists(tmp_path):
                         text=True, check=True)
   assert 'pip install --no-build-isolation -e .' in done.stdout
   assert 'bazel build //tf_ops:rasterizer' in done.stdout
+
+
+def test_flag_lists_have_one_owner():
+  # --fmad=false (CPU/GPU bit-equality) and the ABI/Eigen defines are written in tf_ops/build.py or come
+  # from tf.sysconfig; Bazel and the GPU check read them from there.
+  owners = {}
+  for path in [*(ROOT / 'tf_ops').rglob('*'), *(ROOT / 'scripts').glob('*'), ROOT / 'BUILD',
+               ROOT / 'setup.py']:
+    if path.is_file() and path.suffix in ('', '.py', '.sh', '.bzl', '.cc', '.h', '.cu'):
+      text = path.read_text(errors='ignore')
+      for flag in ('--fmad=false', '_GLIBCXX_USE_CXX11_ABI', 'EIGEN_MAX_ALIGN_BYTES', '-gencode'):
+        if flag in text:
+          owners.setdefault(flag, []).append(str(path.relative_to(ROOT)))
+  assert owners.get('--fmad=false') == ['tf_ops/build.py'], owners
+  assert owners.get('-gencode') == ['tf_ops/build.py'], owners
+  assert '_GLIBCXX_USE_CXX11_ABI' not in owners and 'EIGEN_MAX_ALIGN_BYTES' not in owners, owners
+
+
+def test_bazel_config_holds_build_py_sources_and_tf_sysconfig_defines():
+  import tensorflow as tf
+  config = op_build.bazel_config()
+  namespace = {}
+  exec(config, namespace)  # pylint: disable=exec-used  (Starlark lists are Python lists)
+  assert namespace['RASTERIZER_SRCS'] == [f'cc/{n}' for n in op_build.OP_SOURCES + op_build.KERNEL_SOURCES]
+  defines = [f for f in tf.sysconfig.get_compile_flags() if f.startswith('-D')]
+  assert defines and namespace['RASTERIZER_COPTS'] == op_build.CXX_FLAGS + defines
+  for name in namespace['RASTERIZER_SRCS']:
+    assert (ROOT / 'tf_ops' / name).is_file()
+
+
+def _setup_arguments(gpu: bool) -> dict:
+  """The keyword arguments setup.py passes to setuptools.setup (nothing is built)."""
+  import runpy
+  from unittest import mock
+  env = dict(os.environ, C3DMM_GPU='1' if gpu else '')
+  with mock.patch.dict(os.environ, env), mock.patch('setuptools.setup') as fake_setup:
+    runpy.run_path(str(ROOT / 'setup.py'), run_name='setup')
+  return fake_setup.call_args.kwargs
+
+
+def test_setup_requirements_are_the_pins_of_requirements_txt():
+  pins = [line.strip() for line in (ROOT / 'requirements.txt').read_text().splitlines()
+          if line.strip() and not line.startswith('#')]
+  args = _setup_arguments(gpu=False)
+  declared = args['install_requires'] + [r for extra in args['extras_require'].values() for r in extra]
+  assert set(declared) <= set(pins)
+  assert 'tensorflow-cpu==' in ' '.join(args['install_requires'])
+  assert any(r.startswith('apache-beam==') for r in args['extras_require']['data'])
+  assert not any('gpu_check/*' == p or p.endswith('.json') for p in args['package_data']['tf_ops'])
+  tf_pin = next(r for r in args['install_requires'] if r.startswith('tensorflow-cpu=='))
+  gpu_requires = _setup_arguments(gpu=True)['install_requires']
+  assert tf_pin.replace('tensorflow-cpu', 'tensorflow[and-cuda]') in gpu_requires
+  assert not any(r.startswith('tensorflow-cpu') for r in gpu_requires)

@@ -1,4 +1,7 @@
-// Op registrations (shapes and attributes). Kernels live in rasterize_op.cc / interpolate_op.cc.
+// Op registrations (inputs, attributes, shape functions). The kernels: rasterize_op.cc (RasterizeTriangles
+// and its gradient) and interpolate_op.cc (InterpolateAttributes and its gradient). Index inputs are int32
+// or int64 (Tindices: triangles, Tids: triangle ids); every value is range-checked by the CPU kernels
+// before it is used, so an int64 index never wraps.
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tf_ops/cc/raster_common.h"
@@ -12,7 +15,8 @@ using ::tensorflow::shape_inference::ShapeHandle;
 
 REGISTER_OP("RasterizeTriangles")
     .Input("clip_vertices: float32")
-    .Input("triangles: int32")
+    .Input("triangles: Tindices")
+    .Attr("Tindices: {int32, int64}")
     .Attr("image_height: int")
     .Attr("image_width: int")
     .Output("triangle_ids: int32")
@@ -43,10 +47,12 @@ per-pixel triangle ids (-1 = background), perspective-correct barycentrics and N
 
 REGISTER_OP("RasterizeTrianglesGrad")
     .Input("clip_vertices: float32")
-    .Input("triangles: int32")
-    .Input("triangle_ids: int32")
+    .Input("triangles: Tindices")
+    .Input("triangle_ids: Tids")
     .Input("barycentrics: float32")
     .Input("grad_barycentrics: float32")
+    .Attr("Tindices: {int32, int64}")
+    .Attr("Tids: {int32, int64}")
     .Attr("image_height: int")
     .Attr("image_width: int")
     .Output("grad_clip_vertices: float32")
@@ -58,9 +64,11 @@ REGISTER_OP("RasterizeTrianglesGrad")
 
 REGISTER_OP("InterpolateAttributes")
     .Input("attributes: float32")
-    .Input("triangle_ids: int32")
+    .Input("triangle_ids: Tids")
     .Input("barycentrics: float32")
-    .Input("triangles: int32")
+    .Input("triangles: Tindices")
+    .Attr("Tindices: {int32, int64}")
+    .Attr("Tids: {int32, int64}")
     .Output("interpolated: float32")
     .SetShapeFn([](InferenceContext* c) {
       ShapeHandle attributes, ids;
@@ -75,10 +83,12 @@ REGISTER_OP("InterpolateAttributes")
 
 REGISTER_OP("InterpolateAttributesGrad")
     .Input("attributes: float32")
-    .Input("triangle_ids: int32")
+    .Input("triangle_ids: Tids")
     .Input("barycentrics: float32")
-    .Input("triangles: int32")
+    .Input("triangles: Tindices")
     .Input("grad_interpolated: float32")
+    .Attr("Tindices: {int32, int64}")
+    .Attr("Tids: {int32, int64}")
     .Output("grad_attributes: float32")
     .Output("grad_barycentrics: float32")
     .SetShapeFn([](InferenceContext* c) {

@@ -179,6 +179,10 @@ using namespace c3dmm;  // NOLINT: the launchers below are the C interface of th
 
 extern "C" {
 
+const char* c3dmm_cuda_error_string(int code) {
+  return cudaGetErrorString(static_cast<cudaError_t>(code));
+}
+
 int64_t c3dmm_rasterize_scratch_bytes(int32_t batch, int32_t num_vertices, int32_t height,
                                       int32_t width) {
   return AlignUp(sizeof(unsigned long long) * int64_t{batch} * height * width) +

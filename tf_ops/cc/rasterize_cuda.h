@@ -12,6 +12,9 @@ extern "C" {
 
 typedef struct CUstream_st* c3dmm_stream_t;
 
+// CUDA's description of an error code returned by a launcher (cudaGetErrorString).
+const char* c3dmm_cuda_error_string(int code);
+
 // Bytes of scratch memory that c3dmm_rasterize_cuda needs (z-buffer + projected vertices).
 int64_t c3dmm_rasterize_scratch_bytes(int32_t batch, int32_t num_vertices, int32_t height,
                                       int32_t width);

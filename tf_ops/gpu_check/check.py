@@ -1,14 +1,15 @@
 """Checks the CUDA rasterizer kernels against the CPU kernels and times them (no TensorFlow needed).
 
-Run through ``run.sh``, which builds the two libraries. Uses numpy, ctypes and CuPy (device memory,
-streams, CUDA events). Exits non-zero when any check fails. Random inputs are drawn fresh each run
+Run through ``run.sh``, which builds the pybind11 module ``_numpy_kernels`` with the CUDA kernels
+(``python -m tf_ops.build --target=numpy --cuda=on``): its numpy functions are the CPU reference, its
+``cuda_*`` launchers run the CUDA kernels. Uses numpy and CuPy (device memory, streams, CUDA events).
+Exits non-zero when any check fails. Random inputs are drawn fresh each run
 (the seed is printed so that a failure can be replayed with ``--seed``).
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib.util
 import json
 import os
@@ -20,11 +21,6 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-P = ctypes.c_void_p
-I32 = ctypes.c_int32
-I64 = ctypes.c_int64
-
-
 def load_scene_module():
   """tf_ops/bench_scene.py without importing the tf_ops package (which needs TensorFlow)."""
   spec = importlib.util.spec_from_file_location('bench_scene', ROOT / 'tf_ops' / 'bench_scene.py')
@@ -33,32 +29,28 @@ def load_scene_module():
   return module
 
 
-class Kernels:
-  """ctypes bindings of the CUDA launchers and the CPU reference kernels."""
-
-  def __init__(self, build: pathlib.Path):
-    self.cuda = ctypes.CDLL(str(build / 'libc3dmm_cuda.so'))
-    self.cpu = ctypes.CDLL(str(build / 'libc3dmm_cpu.so'))
-    self.cuda.c3dmm_rasterize_scratch_bytes.restype = I64
-    self.cuda.c3dmm_rasterize_scratch_bytes.argtypes = [I32] * 4
-    self.cuda.c3dmm_rasterize_cuda.argtypes = [P, P, I32, I32, P, I32, I32, I32, P, P, P, P]
-    self.cuda.c3dmm_rasterize_grad_cuda.argtypes = [P, P, I32, I32, P, I32, P, P, P, I32, I32, P]
-    self.cuda.c3dmm_interpolate_cuda.argtypes = [P, P, I32, I32, I32, P, I32, P, P, I64, P]
-    self.cpu.cpu_rasterize.argtypes = [P, I32, I32, P, I32, I32, I32, P, P, P]
-    self.cpu.cpu_rasterize_grad.argtypes = [P, I32, I32, P, P, P, P, I32, I32, P]
-    self.cpu.cpu_interpolate.argtypes = [P, I32, I32, I32, P, P, P, I64, P]
-    for fn in (self.cpu.cpu_rasterize, self.cpu.cpu_rasterize_grad, self.cpu.cpu_interpolate):
-      fn.restype = None
+def load_kernels(build: pathlib.Path):
+  """The _numpy_kernels module that run.sh built into ``build`` (with the CUDA launchers)."""
+  paths = sorted(build.glob('_numpy_kernels*.so'))
+  if not paths:
+    raise FileNotFoundError(f'no _numpy_kernels*.so in {build}: run through run.sh')
+  spec = importlib.util.spec_from_file_location('_numpy_kernels', paths[0])
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not module.WITH_CUDA:
+    raise RuntimeError(f'{paths[0]} was built without the CUDA kernels (nvcc not found?)')
+  return module
 
 
 def ptr(array) -> int:
-  return array.ctypes.data if isinstance(array, np.ndarray) else array.data.ptr
+  """Device address of a CuPy array, for the cuda_* launchers."""
+  return array.data.ptr
 
 
 class Case:
   """One scene on both devices."""
 
-  def __init__(self, k: Kernels, cp, clip: np.ndarray, tris: np.ndarray, height: int, width: int):
+  def __init__(self, k, cp, clip: np.ndarray, tris: np.ndarray, height: int, width: int):
     self.k, self.cp = k, cp
     self.clip = np.ascontiguousarray(clip, np.float32)
     self.tris = np.ascontiguousarray(tris, np.int32)
@@ -67,17 +59,11 @@ class Case:
     self.h, self.w = height, width
     self.clip_d = cp.asarray(self.clip)
     self.tris_d = cp.asarray(self.tris)
-    self.scratch = cp.empty(int(k.cuda.c3dmm_rasterize_scratch_bytes(self.b, self.v, height, width)),
-                            cp.uint8)
+    self.scratch = cp.empty(int(k.cuda_rasterize_scratch_bytes(self.b, self.v, height, width)), cp.uint8)
     self.stream = cp.cuda.get_current_stream().ptr
 
   def cpu_forward(self):
-    ids = np.empty((self.b, self.h, self.w), np.int32)
-    bary = np.empty((self.b, self.h, self.w, 3), np.float32)
-    depth = np.empty((self.b, self.h, self.w), np.float32)
-    self.k.cpu.cpu_rasterize(ptr(self.clip), self.b, self.v, ptr(self.tris), self.t, self.h, self.w,
-                             ptr(ids), ptr(bary), ptr(depth))
-    return ids, bary, depth
+    return self.k.rasterize(self.clip, self.tris, self.h, self.w)
 
   def gpu_forward(self, outputs=None):
     cp = self.cp
@@ -86,25 +72,18 @@ class Case:
                  cp.full((self.b, self.h, self.w, 3), np.nan, cp.float32),
                  cp.full((self.b, self.h, self.w), np.nan, cp.float32))
     ids, bary, depth = outputs
-    code = self.k.cuda.c3dmm_rasterize_cuda(self.stream, ptr(self.clip_d), self.b, self.v,
-                                            ptr(self.tris_d), self.t, self.h, self.w,
-                                            ptr(self.scratch), ptr(ids), ptr(bary), ptr(depth))
-    assert code == 0, f'rasterize launch failed: CUDA error {code}'
+    self.k.cuda_rasterize(self.stream, ptr(self.clip_d), self.b, self.v, ptr(self.tris_d), self.t, self.h,
+                          self.w, ptr(self.scratch), ptr(ids), ptr(bary), ptr(depth))
     return outputs
 
   def cpu_grad(self, ids, bary, grad_bary):
-    grad = np.empty_like(self.clip)
-    self.k.cpu.cpu_rasterize_grad(ptr(self.clip), self.b, self.v, ptr(self.tris), ptr(ids),
-                                  ptr(bary), ptr(grad_bary), self.h, self.w, ptr(grad))
-    return grad
+    return self.k.rasterize_grad(self.clip, self.tris, ids, bary, grad_bary)
 
   def gpu_grad(self, ids, bary, grad_bary, grad=None):
     if grad is None:
       grad = self.cp.full(self.clip.shape, np.nan, self.cp.float32)
-    code = self.k.cuda.c3dmm_rasterize_grad_cuda(self.stream, ptr(self.clip_d), self.b, self.v,
-                                                 ptr(self.tris_d), self.t, ptr(ids), ptr(bary),
-                                                 ptr(grad_bary), self.h, self.w, ptr(grad))
-    assert code == 0, f'gradient launch failed: CUDA error {code}'
+    self.k.cuda_rasterize_grad(self.stream, ptr(self.clip_d), self.b, self.v, ptr(self.tris_d), self.t,
+                               ptr(ids), ptr(bary), ptr(grad_bary), self.h, self.w, ptr(grad))
     return grad
 
 
@@ -132,15 +111,11 @@ def check_case(name: str, case: Case, rng: np.random.Generator) -> dict:
   channels = 3
   attributes = rng.uniform(size=(case.b, case.v, channels)).astype(np.float32)
   pixels = case.h * case.w
-  interp_c = np.empty((case.b, pixels, channels), np.float32)
-  case.k.cpu.cpu_interpolate(ptr(attributes), case.b, case.v, channels, ptr(case.tris),
-                             ptr(ids_c), ptr(bary_c), pixels, ptr(interp_c))
+  interp_c = case.k.interpolate(attributes, ids_c, bary_c, case.tris).reshape(case.b, pixels, channels)
   interp_d = cp.full((case.b, pixels, channels), np.nan, cp.float32)
   attributes_d, ids_cd, bary_cd = cp.asarray(attributes), cp.asarray(ids_c), cp.asarray(bary_c)
-  code = case.k.cuda.c3dmm_interpolate_cuda(case.stream, ptr(attributes_d), case.b, case.v,
-                                            channels, ptr(case.tris_d), case.t, ptr(ids_cd),
-                                            ptr(bary_cd), pixels, ptr(interp_d))
-  assert code == 0
+  case.k.cuda_interpolate(case.stream, ptr(attributes_d), case.b, case.v, channels, ptr(case.tris_d), case.t,
+                          ptr(ids_cd), ptr(bary_cd), pixels, ptr(interp_d))
   interp_err = float(np.abs(interp_d.get() - interp_c).max())
   ok = (unwritten == 0 and int(differ.sum()) == ties and bary_err <= 1e-5 and grad_err <= 1e-4
         and interp_err <= 1e-5 and np.isfinite(grad_d).all())
@@ -179,7 +154,8 @@ def time_ms(cp, fn, warmup: int, runs: int) -> float:
 
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--build', type=pathlib.Path, required=True, help='folder with the two libs')
+  parser.add_argument('--build', type=pathlib.Path, required=True,
+                      help='folder with the _numpy_kernels module that run.sh built')
   parser.add_argument('--mesh', type=pathlib.Path, default=None,
                       help='ict_face_area_template.npz (default: $C3DMM_SHARED or ../shared)')
   parser.add_argument('--seed', type=int, default=None, help='replay a run (default: fresh)')
@@ -192,7 +168,7 @@ def main() -> int:
   props = cp.cuda.runtime.getDeviceProperties(0)
   device = props['name'].decode() if isinstance(props['name'], bytes) else str(props['name'])
   print(f'device: {device}; seed {seed}', flush=True)
-  kernels = Kernels(args.build)
+  kernels = load_kernels(args.build)
   scene = load_scene_module()
   mesh_path = args.mesh or (pathlib.Path(os.environ.get('C3DMM_SHARED', ROOT.parent / 'shared')) /
                             'assets' / 'ict_face' / 'ict_face_area_template.npz')
