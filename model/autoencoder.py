@@ -1,0 +1,252 @@
+"""The full model (paper Fig. 2): siamese encoder + learnable face model + image formation.
+
+API (training, evaluation and reconstruction all use it)::
+
+    from model import autoencoder
+    ae = autoencoder.Autoencoder(model_config, encoder_config)        # random init = mean face
+    out = ae(images)                                                  # images [B, F, S, S, 3] in [0, 1]
+    ae = autoencoder.Autoencoder.from_run_dir('runs/demo')            # a trained run (latest stage)
+    ae = autoencoder.Autoencoder.from_run_dir('runs/demo', stage='identity')
+
+``from_run_dir`` reads ``<run_dir>/config.json`` (keys ``'model'``: ``ModelConfig.to_dict()``,
+``'encoder'``: ``EncoderConfig.to_dict()``; ``training.main`` writes it) and restores the newest checkpoint
+of ``<run_dir>/checkpoints/<stage>/`` (object key ``'autoencoder'``; stage default: the last of
+``STAGES`` that has one).
+
+``call(images, force_neutral=False)`` returns a dict (``B`` samples, ``F`` frames, ``S`` image side, ``N``
+vertices, ``G`` graph nodes):
+
+======================  =======================  =============================================================
+key                     shape                    meaning
+======================  =======================  =============================================================
+alpha, beta             [B, m_i], [B, m_r]       identity / albedo coefficients (one per sample)
+delta                   [B, F, m_e]              expression coefficients (zeros when ``force_neutral``)
+sh                      [B, F, 9, 3]             SH lighting gamma
+angles, translation     [B, F, 3], [B, F, 3]     rigid pose phi (radians pitch/yaw/roll; cm)
+vertices                [B, F, N, 3]             geometry V (model space, cm)
+albedo                  [B, N, 3]                reflectance R
+identity_vertices       [B, N, 3]                Vbar + U M_gid_perp alpha (neutral geometry)
+expression_deformation  [B, F, N, 3]             U M_gexp delta (cm)
+graph_deformation       [B, F, G, 3]             node displacements (smoothness loss input)
+image                   [B, F, S, S, 3]          rendered S_i (black background)
+mask                    [B, F, S, S, 1]          rendered face mask M_i
+lip_masks               [B, F, S, S, 2]          rendered upper / lower lip masks
+landmarks2d             [B, F, 68, 2]            projected landmarks (pixels; dynamic jaw)
+mean_landmarks2d        [B, F, 68, 2]            landmarks of the mean mesh Vbar in the same pose
+outer_lip_contours      [B, F, 2, K, 2]          projected outer lip loops (upper, lower), pixels
+inner_lip_pixels        [B, F, S, S, 2]          {0, 1} rendered inner lip contour pixels (upper, lower)
+pixel_positions         [B, F, S, S, 2]          differentiable position of each covered pixel (the
+                                                 barycentric interpolation of the projected vertices)
+albedo_image, shading_image [B, F, S, S, 3]      interpolated albedo and irradiance
+normals                 [B, F, N, 3]             camera-space unit normals
+features                [B, F, D]                tower features
+======================  =======================  =============================================================
+
+Inner lip contours (paper Sec. 3.5, "computed with the renderer"): a rendered upper-lip pixel with a
+4-neighbour that is background (the mouth opening) or lower lip lies on the upper inner contour, and vice
+versa; the outer contours are the projected annotated vertex loops. Pixel positions carry gradients through
+the barycentrics, so the rolling inner contour moves with the mesh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import typing
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+import tf_ops
+from model import camera as camera_lib
+from model import config as config_lib
+from model import deformation_graph
+from model import encoder as encoder_lib
+from model import face_model as face_model_lib
+from model import image_formation
+from model import landmarks as landmarks_lib
+from model import semantics as semantics_lib
+from model import template as template_lib
+
+STAGES = ('pose', 'identity', 'combined')
+CONFIG_FILE = 'config.json'
+CHECKPOINT_DIR = 'checkpoints'
+CHECKPOINT_KEY = 'autoencoder'
+# Points each outer lip loop is resampled to (by index) for the contour loss.
+OUTER_CONTOUR_POINTS = 24
+
+
+def _resample_loop(loop: np.ndarray, count: int) -> np.ndarray:
+  idx = np.round(np.linspace(0, len(loop) - 1, count)).astype(np.int64)
+  return np.asarray(loop, np.int32)[idx]
+
+
+class Autoencoder(keras.Model):
+  """Encoder + ``FaceModel`` + ``image_formation.render`` (see the module docstring)."""
+
+  def __init__(self, model_config: config_lib.ModelConfig = config_lib.PAPER,
+               encoder_config: encoder_lib.EncoderConfig = encoder_lib.EncoderConfig(),
+               seed: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    self.model_config, self.encoder_config = model_config, encoder_config
+    mc = model_config
+    self.template = template_lib.load_template(mc.region, mc.subdivision_level)
+    self.graph = deformation_graph.load_deformation_graph(self.template, mc.num_nodes, mc.num_neighbours)
+    keras.utils.set_random_seed(seed)
+    self.encoder = encoder_lib.MultiFrameEncoder(encoder_config, mc, name='encoder')
+    self.face_model = face_model_lib.build_face_model(
+        self.template, self.graph, num_identity=mc.num_identity, num_expression=mc.num_expression,
+        num_albedo=mc.num_albedo, seed=seed, name='face_model')
+    self.mesh = image_formation.RenderMesh.from_template(self.template)
+    self.camera = camera_lib.Camera.for_image_size(mc.image_size, mc.image_size)
+    sem = self.template.semantics
+    self.outer_loops = tf.constant(np.stack([_resample_loop(sem.upper_lip_contour, OUTER_CONTOUR_POINTS),
+                                             _resample_loop(sem.lower_lip_contour, OUTER_CONTOUR_POINTS)]))
+    self.graph_edges = tf.constant(np.asarray(self.graph.edges, np.int32))
+
+  # ------------------------------------------------------------------------------------------- variables
+
+  def variable_groups(self) -> dict[str, list[tf.Variable]]:
+    """Trainable variables by role: tower, per_frame_head, identity_albedo (encoder), M_gid, M_gexp, M_R."""
+    groups = self.encoder.head_variables()
+    groups.update(M_gid=[self.face_model.m_gid], M_gexp=[self.face_model.m_gexp], M_R=[self.face_model.m_r])
+    return groups
+
+  def checkpoint_tree(self) -> tf.Module:
+    """A trackable holding every variable, keyed ``<index>_<name>`` in ``self.weights`` order.
+
+    Checkpoints use this, not the Keras model itself: Keras 3 models do not expose their nested layers to
+    ``tf.train.Checkpoint``, and Keras' auto-generated layer names (``autoencoder_1/...``) depend on how
+    many models a process built before, so they cannot be keys. The order of ``self.weights`` is fixed by
+    the architecture (configuration). Call after the variables exist (``build_all``).
+    """
+    if not self.weights:
+      raise ValueError('Autoencoder.checkpoint_tree: build the model first (build_all)')
+    tree = tf.Module(name='autoencoder_variables')
+    tree.variables_by_path = {f'{i:04d}_{v.name}': v for i, v in enumerate(self.weights)}
+    return tree
+
+  def build_all(self) -> None:
+    """Creates every variable (one forward pass on a blank batch)."""
+    s = self.model_config.image_size
+    self(tf.zeros([1, 1, s, s, 3]))
+
+  # ----------------------------------------------------------------------------------------------- call
+
+  def decode(self, params: dict[str, tf.Tensor], force_neutral: bool = False) -> dict[str, tf.Tensor]:
+    """Face model + rendering from encoder-style parameters (``alpha``, ``beta``, ``delta``, ``sh``,
+    ``angles``, ``translation`` as in the module docstring)."""
+    alpha, beta = params['alpha'], params['beta']
+    delta = params['delta']
+    if force_neutral:
+      delta = tf.zeros_like(delta)
+    shape = tf.shape(delta)
+    b, f = shape[0], shape[1]
+    flat = lambda x: tf.reshape(x, tf.concat([[b * f], tf.shape(x)[2:]], 0))
+    unflat = lambda x: tf.reshape(x, tf.concat([[b, f], tf.shape(x)[1:]], 0))
+    repeat = lambda x: tf.repeat(x, f, axis=0)
+    fm = self.face_model(alpha=repeat(alpha), delta=flat(delta), beta=repeat(beta))
+    pose = (flat(params['angles']), flat(params['translation']))
+    r = image_formation.render(fm['vertices'], fm['albedo'], pose, flat(params['sh']), self.camera, self.mesh)
+    # Mean-mesh landmarks in the same pose (the paper's landmark loss on the mean mesh).
+    rotation, translation = image_formation.pose_to_rotation_translation(pose)
+    mean = tf.broadcast_to(self.face_model.mean_vertices, tf.shape(fm['vertices']))
+    mean_projected = camera_lib.project(camera_lib.rigid_transform(mean, rotation, translation), self.camera)
+    mean_lm = landmarks_lib.select_landmark_vertices(mean_projected, rotation, self.mesh.landmarks,
+                                                     self.mesh.jaw_candidates, self.mesh.jaw_sides)
+    mean_landmarks = tf.gather(mean_projected, mean_lm, axis=1, batch_dims=1)
+    outer = tf.gather(r['projected'], self.outer_loops, axis=1)  # [BF, 2, K, 2]
+    positions = tf_ops.interpolate(r['projected'], r['triangle_ids'], r['barycentrics'], self.mesh.triangles)
+    inner = inner_lip_contour_pixels(r['regions'])
+    identity_vertices = self.face_model.mean_vertices + fm['identity_deformation']
+    return {
+        **params, 'delta': delta,
+        'vertices': unflat(fm['vertices']), 'albedo': unflat(fm['albedo'])[:, 0],
+        'identity_vertices': unflat(identity_vertices)[:, 0],
+        'expression_deformation': unflat(fm['expression_deformation']),
+        'graph_deformation': unflat(fm['graph_deformation']),
+        'image': unflat(r['image']), 'mask': unflat(r['mask']), 'lip_masks': unflat(r['lip_masks']),
+        'landmarks2d': unflat(r['landmarks2d']), 'mean_landmarks2d': unflat(mean_landmarks),
+        'outer_lip_contours': unflat(outer), 'inner_lip_pixels': unflat(inner),
+        'pixel_positions': unflat(positions), 'albedo_image': unflat(r['albedo_image']),
+        'shading_image': unflat(r['shading_image']), 'normals': unflat(r['normals']),
+    }
+
+  def call(self, images, training=None, force_neutral: bool = False):
+    params = self.encoder(images, training=training)
+    return self.decode(params, force_neutral=force_neutral)
+
+  # ---------------------------------------------------------------------------------------------- loading
+
+  @classmethod
+  def from_run_dir(cls, run_dir: str | os.PathLike, stage: typing.Optional[str] = None) -> 'Autoencoder':
+    """Rebuilds the autoencoder of a training run and restores a stage's newest checkpoint."""
+    run_dir = pathlib.Path(run_dir)
+    cfg_path = run_dir / CONFIG_FILE
+    if not cfg_path.exists():
+      raise FileNotFoundError(f'{cfg_path} not found: expected a run folder written by training.main')
+    cfg = json.loads(cfg_path.read_text())
+    if 'model' not in cfg or 'encoder' not in cfg:
+      raise ValueError(f'{cfg_path} lacks the "model" / "encoder" sections (keys: {sorted(cfg)})')
+    ae = cls(config_lib.ModelConfig.from_dict(cfg['model']),
+             encoder_lib.EncoderConfig.from_dict(cfg['encoder']))
+    ae.build_all()
+    stages = [stage] if stage else list(reversed(STAGES))
+    for s in stages:
+      latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR / s))
+      if latest:
+        tf.train.Checkpoint(**{CHECKPOINT_KEY: ae.checkpoint_tree()}).restore(latest).expect_partial(
+        ).assert_existing_objects_matched()
+        ae.restored_from = latest
+        return ae
+    raise FileNotFoundError(f'No checkpoint for stage(s) {stages} under {run_dir / CHECKPOINT_DIR}')
+
+
+def inner_lip_contour_pixels(regions: tf.Tensor) -> tf.Tensor:
+  """Inner lip contour pixels from a region map.
+
+  Args:
+    regions: int32 [B, H, W] (-1 background, 0 skin, 1 upper lip, 2 lower lip).
+
+  Returns:
+    float32 [B, H, W, 2]: 1 on upper-lip pixels with a 4-neighbour that is background or lower lip
+    (channel 0), and on lower-lip pixels with a 4-neighbour that is background or upper lip (channel 1).
+  """
+  up, lo = semantics_lib.REGION_UPPER_LIP, semantics_lib.REGION_LOWER_LIP
+  padded = tf.pad(regions, [[0, 0], [1, 1], [1, 1]], constant_values=0)  # outside the image: skin
+  neighbours = [padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]]
+
+  def touches(values):
+    return tf.reduce_any(tf.stack([tf.reduce_any(tf.stack([tf.equal(n, v) for v in values], 0), 0)
+                                   for n in neighbours], 0), 0)
+
+  upper = tf.logical_and(tf.equal(regions, up), touches((-1, lo)))
+  lower = tf.logical_and(tf.equal(regions, lo), touches((-1, up)))
+  return tf.cast(tf.stack([upper, lower], -1), tf.float32)
+
+
+class ServingModule(tf.Module):
+  """SavedModel wrapper: ``serve(images [B, F, S, S, 3]) -> parameters and vertices``."""
+
+  def __init__(self, ae: Autoencoder):
+    super().__init__()
+    self.ae = ae
+    mc = ae.model_config
+    spec = tf.TensorSpec([None, None, mc.image_size, mc.image_size, 3], tf.float32, name='images')
+    self.serve = tf.function(self._serve, input_signature=[spec])
+
+  def _serve(self, images):
+    p = self.ae.encoder(images)
+    out = self.ae.decode(p)
+    return {k: out[k] for k in ('alpha', 'beta', 'delta', 'sh', 'angles', 'translation', 'vertices',
+                                'albedo', 'landmarks2d')}
+
+
+def save_serving_model(ae: Autoencoder, path: str | os.PathLike) -> pathlib.Path:
+  """Writes a SavedModel with the ``serving_default`` signature (images in, parameters and vertices out)."""
+  module = ServingModule(ae)
+  path = pathlib.Path(path)
+  tf.saved_model.save(module, str(path), signatures={'serving_default': module.serve})
+  return path

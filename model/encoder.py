@@ -1,0 +1,258 @@
+"""The siamese multi-frame encoder (paper Sec. 3.3): frames of one person -> face parameters.
+
+    enc = MultiFrameEncoder(EncoderConfig.small(), model_config)
+    params = enc(images)          # images [B, F, S, S, 3] in [0, 1]
+
+One tower with shared weights runs on every frame (the frames are folded into the batch) and predicts the
+per-frame parameters: expression delta_i [B, F, m_e], SH lighting gamma_i [B, F, 9, 3] and rigid pose
+phi_i = (angles [B, F, 3] radians (pitch, yaw, roll), translation [B, F, 3] cm). The towers' features are
+average-pooled over the F frames and a small MLP predicts one identity alpha [B, m_i] and one albedo
+beta [B, m_r] per sample. Average pooling makes alpha / beta invariant to the frame order and the per-frame
+outputs equivariant (permuting frames permutes them); ``tests/model/test_encoder.py`` checks both.
+
+Towers (``EncoderConfig.tower``), random initialisation (nothing downloads):
+
+* ``'small'``: a plain CNN for CPU runs: 5 stride-2 3x3 conv + ReLU layers (16-32-48-64-96 channels,
+  times ``width``) on a 64 px input, the final 2 x 2 map flattened (position matters for the pose).
+  3.2 M multiply-adds per frame at 64 px (``tower_flops``), ~1 ms per frame on one core: the demo's step
+  is then dominated by rendering (~15 ms per 4 frames at 240 px), not by the network.
+* ``'resnet'``: a ResNet-18-style tower (BasicBlocks [2, 2, 2, 2], 64-512 channels, GroupNorm instead of
+  BatchNorm because the paper's batch size is 1) for real training at the paper's 240 px: ~2.1 GMAC per
+  frame at 240 px (``tower_flops``: 2.15 G), about 680x the small tower.
+
+``input_size``: the encoder may see a downscaled copy of the frames (bilinear, antialiased) while rendering
+stays at the model's image size; the output parameters do not depend on the encoder's resolution.
+
+Initialisation: the output layers' kernels are zero and their biases give the mean face (alpha = delta =
+beta = 0) under ambient light (``model.lighting.ambient_sh``) in the default frontal pose
+(``model.camera.default_pose``), so the first reconstruction is the mean face in the default pose.
+Translation is predicted in units of ``TRANSLATION_SCALE`` cm per output unit (depth moves faster) so that
+the pose head's outputs are of order 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from model import camera as camera_lib
+from model import config as config_lib
+from model import lighting
+
+TOWERS = ('small', 'resnet')
+# cm of translation per unit of the pose head's output (x, y, z): z jitters by ~10 cm, x / y by ~1 cm.
+TRANSLATION_SCALE = (1.0, 1.0, 10.0)
+POSE_DIM = 6
+SH_DIM = lighting.NUM_SH_COEFFICIENTS * 3
+SMALL_CHANNELS = (16, 32, 48, 64, 96)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+  """The encoder's architecture (the parameter sizes come from ``model.config.ModelConfig``).
+
+  Attributes:
+    tower: 'small' or 'resnet' (see the module docstring).
+    input_size: side of the (resized) frames the tower sees, pixels.
+    width: channel multiplier of the tower.
+    hidden: units of the identity / albedo MLP's hidden layer.
+  """
+  tower: str = 'small'
+  input_size: int = 64
+  width: float = 1.0
+  hidden: int = 128
+
+  def __post_init__(self):
+    if self.tower not in TOWERS:
+      raise ValueError(f'EncoderConfig.tower must be one of {TOWERS}, got {self.tower!r}')
+    if self.input_size < 16 or self.width <= 0 or self.hidden < 1:
+      raise ValueError(f'EncoderConfig needs input_size >= 16, width > 0, hidden >= 1; got {self}')
+
+  def to_dict(self) -> dict[str, typing.Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, values: dict[str, typing.Any]) -> 'EncoderConfig':
+    return cls(**values)
+
+  @classmethod
+  def small(cls) -> 'EncoderConfig':
+    return cls('small', 64, 1.0, 128)
+
+  @classmethod
+  def paper(cls) -> 'EncoderConfig':
+    return cls('resnet', config_lib.IMAGE_SIZE, 1.0, 512)
+
+
+class _SmallTower(keras.layers.Layer):
+  """5 stride-2 conv + ReLU layers, flattened -> [N, (S / 32)^2 channels[-1]].
+
+  The last map (2 x 2 at 64 px) is flattened rather than averaged: where the face is in the image is
+  what the pose head needs, and global pooling would discard it.
+  """
+
+  def __init__(self, width: float = 1.0, **kwargs):
+    super().__init__(**kwargs)
+    self.channels = [max(4, int(round(c * width))) for c in SMALL_CHANNELS]
+    self.convs = [keras.layers.Conv2D(c, 3, strides=2, padding='same', activation='relu', name=f'conv{i}')
+                  for i, c in enumerate(self.channels)]
+
+  def call(self, x):
+    for conv in self.convs:
+      x = conv(x)
+    return tf.reshape(x, [-1, x.shape[1] * x.shape[2] * x.shape[3]])
+
+
+class _BasicBlock(keras.layers.Layer):
+  """ResNet BasicBlock with GroupNorm."""
+
+  def __init__(self, channels: int, stride: int, **kwargs):
+    super().__init__(**kwargs)
+    self.stride, self.channels = stride, channels
+    self.c1 = keras.layers.Conv2D(channels, 3, strides=stride, padding='same', use_bias=False)
+    self.n1 = keras.layers.GroupNormalization(groups=min(32, channels // 4))
+    self.c2 = keras.layers.Conv2D(channels, 3, padding='same', use_bias=False)
+    self.n2 = keras.layers.GroupNormalization(groups=min(32, channels // 4))
+    self.proj = None
+    self.np_ = None
+
+  def build(self, input_shape):
+    if self.stride != 1 or input_shape[-1] != self.channels:
+      self.proj = keras.layers.Conv2D(self.channels, 1, strides=self.stride, use_bias=False)
+      self.np_ = keras.layers.GroupNormalization(groups=min(32, self.channels // 4))
+
+  def call(self, x):
+    y = tf.nn.relu(self.n1(self.c1(x)))
+    y = self.n2(self.c2(y))
+    skip = self.np_(self.proj(x)) if self.proj is not None else x
+    return tf.nn.relu(y + skip)
+
+
+class _ResNetTower(keras.layers.Layer):
+  """ResNet-18 layout (7x7/2 stem, 3x3/2 max-pool, [2, 2, 2, 2] BasicBlocks) -> [N, 512 * width]."""
+
+  def __init__(self, width: float = 1.0, **kwargs):
+    super().__init__(**kwargs)
+    c = [int(round(64 * width * m)) for m in (1, 2, 4, 8)]
+    self.stem = keras.layers.Conv2D(c[0], 7, strides=2, padding='same', use_bias=False)
+    self.stem_norm = keras.layers.GroupNormalization(groups=min(32, c[0] // 4))
+    self.pool = keras.layers.MaxPooling2D(3, 2, padding='same')
+    self.blocks = []
+    for i, ch in enumerate(c):
+      self.blocks += [_BasicBlock(ch, 1 if i == 0 else 2), _BasicBlock(ch, 1)]
+
+  def call(self, x):
+    x = self.pool(tf.nn.relu(self.stem_norm(self.stem(x))))
+    for b in self.blocks:
+      x = b(x)
+    return tf.reduce_mean(x, axis=[1, 2])
+
+
+def _const_init(values):
+  values = np.asarray(values, np.float32)
+  return keras.initializers.Constant(values)
+
+
+def initial_per_frame_bias(num_expression: int) -> np.ndarray:
+  """Bias of the per-frame head: [delta (m_e) zeros, SH (27) ambient, pose (6) default / scale]."""
+  sh = lighting.ambient_sh(1.0)[0].reshape(-1)
+  angles, translation = camera_lib.default_pose(1)
+  pose = np.concatenate([angles.numpy()[0], translation.numpy()[0] / np.asarray(TRANSLATION_SCALE)])
+  return np.concatenate([np.zeros(num_expression), sh, pose]).astype(np.float32)
+
+
+class MultiFrameEncoder(keras.Model):
+  """Siamese towers + multi-frame pooling (see the module docstring).
+
+  ``call(images)`` with images [B, F, S, S, 3] in [0, 1] returns a dict:
+    alpha [B, m_i], beta [B, m_r], delta [B, F, m_e], sh [B, F, 9, 3], angles [B, F, 3] (rad),
+    translation [B, F, 3] (cm), features [B, F, D] (the tower outputs).
+  """
+
+  def __init__(self, encoder_config: EncoderConfig = EncoderConfig(),
+               model_config: config_lib.ModelConfig = config_lib.PAPER, **kwargs):
+    super().__init__(**kwargs)
+    self.encoder_config, self.model_config = encoder_config, model_config
+    ec, mc = encoder_config, model_config
+    tower_cls = _SmallTower if ec.tower == 'small' else _ResNetTower
+    self.tower = tower_cls(ec.width, name='tower')
+    zeros = keras.initializers.Zeros()
+    self.per_frame_head = keras.layers.Dense(
+        mc.num_expression + SH_DIM + POSE_DIM, kernel_initializer=zeros,
+        bias_initializer=_const_init(initial_per_frame_bias(mc.num_expression)), name='per_frame_head')
+    self.shared_hidden = keras.layers.Dense(ec.hidden, activation='relu', name='shared_hidden')
+    self.identity_head = keras.layers.Dense(mc.num_identity, kernel_initializer=zeros, name='identity_head')
+    self.albedo_head = keras.layers.Dense(mc.num_albedo, kernel_initializer=zeros, name='albedo_head')
+    self.translation_scale = tf.constant(TRANSLATION_SCALE, tf.float32)
+
+  def check_images(self, images) -> tf.Tensor:
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape.rank != 5 or images.shape[-1] != 3:
+      raise ValueError(f'MultiFrameEncoder expects images [B, F, S, S, 3], got shape {images.shape}')
+    return images
+
+  def call(self, images, training=None):
+    images = self.check_images(images)
+    shape = tf.shape(images)
+    b, f = shape[0], shape[1]
+    flat = tf.reshape(images, tf.concat([[b * f], shape[2:]], 0))
+    size = self.encoder_config.input_size
+    if images.shape[2] != size or images.shape[3] != size:
+      flat = tf.image.resize(flat, [size, size], method='bilinear', antialias=True)
+    features = self.tower(flat * 2.0 - 1.0)  # [B F, D]
+    d = features.shape[-1]
+    out = self.per_frame_head(features)
+    m_e = self.model_config.num_expression
+    delta = out[:, :m_e]
+    sh = tf.reshape(out[:, m_e:m_e + SH_DIM], [-1, lighting.NUM_SH_COEFFICIENTS, 3])
+    pose = out[:, m_e + SH_DIM:]
+    pooled = tf.reduce_mean(tf.reshape(features, [b, f, d]), axis=1)
+    hidden = self.shared_hidden(pooled)
+    per_frame = lambda x: tf.reshape(x, tf.concat([[b, f], tf.shape(x)[1:]], 0))
+    return {
+        'alpha': self.identity_head(hidden),
+        'beta': self.albedo_head(hidden),
+        'delta': per_frame(delta),
+        'sh': per_frame(sh),
+        'angles': per_frame(pose[:, :3]),
+        'translation': per_frame(pose[:, 3:] * self.translation_scale),
+        'features': per_frame(features),
+    }
+
+  def head_variables(self) -> dict[str, list[tf.Variable]]:
+    """Variables by role (for per-stage freezing): tower, per_frame_head, identity_albedo."""
+    return {'tower': list(self.tower.trainable_variables),
+            'per_frame_head': list(self.per_frame_head.trainable_variables),
+            'identity_albedo': (list(self.shared_hidden.trainable_variables)
+                                + list(self.identity_head.trainable_variables)
+                                + list(self.albedo_head.trainable_variables))}
+
+
+def tower_flops(encoder_config: EncoderConfig) -> int:
+  """Multiply-adds of one tower pass on one frame at ``input_size`` (conv layers only)."""
+  s = encoder_config.input_size
+  total, c_in = 0, 3
+  if encoder_config.tower == 'small':
+    for c in _SmallTower(encoder_config.width).channels:
+      s = (s + 1) // 2
+      total += s * s * c * c_in * 9
+      c_in = c
+    return total
+  c = [int(round(64 * encoder_config.width * m)) for m in (1, 2, 4, 8)]
+  s = (s + 1) // 2
+  total += s * s * c[0] * 3 * 49
+  s = (s + 1) // 2
+  c_in = c[0]
+  for i, ch in enumerate(c):
+    for j in range(2):
+      stride = 2 if (i > 0 and j == 0) else 1
+      s = (s + stride - 1) // stride
+      total += s * s * ch * c_in * 9 + s * s * ch * ch * 9
+      if c_in != ch:
+        total += s * s * ch * c_in
+      c_in = ch
+  return total

@@ -1,0 +1,86 @@
+r"""Train the face model and the encoder: ``python -m training.main``.
+
+  python -m training.main --config=demo --stage=all --run_dir=runs/demo            # synthetic world
+  python -m training.main --config=paper --stage=identity --run_dir=runs/paper \
+      --data='prepared/voxceleb/*.tfrecord' --neutral_data='prepared/emotionet/*.tfrecord'
+  python -m training.main --config=demo --stage=combined --strategy=mirrored ...    # all local GPUs
+
+Stages (paper Sec. 4.1): pose -> identity -> combined; ``all`` runs the three in order. Each stage starts
+from its own newest checkpoint (resume) or the previous stage's final checkpoint in ``--run_dir``. A run
+folder holds ``config.json`` (with its hash), ``checkpoints/<stage>/``, TensorBoard ``events/<stage>/``,
+``history/<stage>.jsonl`` (every step's loss terms), ``export/<stage>.npz`` (``model.export``),
+``figures/<stage>_<basis>.png`` (Figure-1 grids) and, after the last stage, ``saved_model/`` (serving
+signature: images in, parameters and vertices out). Ctrl-C / SIGTERM save a checkpoint and stop; the same
+command resumes.
+
+Data: ``--data=synthetic`` (default) generates an unlimited stream of ground-truth faces on the fly
+(``data.synthetic_stream``); a glob reads TFRecords written by ``python -m data.prepare``. The identity stage
+reads ``--neutral_data`` (or ``--data`` when not given); the combined stage mixes ``--data`` (video) and
+``--neutral_data`` 3 : 1.
+"""
+
+from common import cli  # noqa: F401  (must precede TensorFlow)
+
+import sys
+
+from absl import flags
+
+from training import personalize_flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('stage', 'all', ['pose', 'identity', 'combined', 'all', 'personalize'],
+                  'Stage(s) to train; personalize: training.personalize (--model, --video).')
+flags.DEFINE_enum('config', 'demo', ['paper', 'demo'], 'Named training configuration (training.config).')
+flags.DEFINE_string('run_dir', 'runs/demo', 'Run folder (created; resumed when it exists).')
+flags.DEFINE_string('data', 'synthetic', "'synthetic' or a glob of data.prepare TFRecords (video/multi-frame).")
+flags.DEFINE_string('neutral_data', None, 'Glob of neutral-image TFRecords (identity stage; combined 3:1).')
+flags.DEFINE_integer('steps', None, "Override every selected stage's number of steps.")
+flags.DEFINE_integer('checkpoint_every', None, 'Steps between checkpoints (default: the configuration).')
+flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'], 'tf.distribute strategy.')
+flags.DEFINE_bool('deterministic', False, 'Deterministic ops and input order (slower).')
+flags.DEFINE_bool('progress', True, 'Show the tqdm progress bar.')
+flags.DEFINE_bool('serving_model', True, 'Write the SavedModel after the last stage.')
+personalize_flags.define_flags(FLAGS)
+
+
+def main(argv):
+  del argv
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from training import config as config_lib  # pylint: disable=g-import-not-at-top
+  from training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  if FLAGS.stage == 'personalize':
+    from training import personalize  # pylint: disable=g-import-not-at-top
+    sys.exit(personalize.main(FLAGS))
+  if FLAGS.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  cfg = config_lib.get_config(FLAGS.config)
+  strategy = tf.distribute.MirroredStrategy() if FLAGS.strategy == 'mirrored' else None
+  try:
+    trainer = trainer_lib.Trainer(cfg, FLAGS.run_dir, data=FLAGS.data, neutral_data=FLAGS.neutral_data,
+                                  strategy=strategy, checkpoint_every=FLAGS.checkpoint_every,
+                                  deterministic=FLAGS.deterministic, progress=FLAGS.progress)
+  except trainer_lib.InputError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  stages = list(config_lib.STAGE_NAMES) if FLAGS.stage == 'all' else [FLAGS.stage]
+  try:
+    for name in stages:
+      summary = trainer.run_stage(name, FLAGS.steps)
+      print(f'[{name}] done: {summary}')
+  except trainer_lib.TrainingDiverged as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(3)
+  except trainer_lib.InputError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  except KeyboardInterrupt:
+    sys.exit(130)
+  if FLAGS.serving_model and stages[-1] == config_lib.STAGE_NAMES[-1]:
+    print(f'SavedModel: {trainer.save_serving_model()}')
+  print(f'run folder: {trainer.run_dir}')
+
+
+if __name__ == '__main__':
+  cli.run(main)
