@@ -20,9 +20,11 @@ import dataclasses
 import math
 import typing
 
+import numpy as np
 import tensorflow as tf
 
 from model import config
+from model import shape_checks
 
 DEFAULT_IMAGE_SIZE = (config.IMAGE_SIZE, config.IMAGE_SIZE)
 # ~13.7 degree vertical field of view at 240 px: a mild, portrait-like perspective.
@@ -75,12 +77,15 @@ def euler_to_rotation(angles: tf.Tensor) -> tf.Tensor:
   """Rotation matrices from Euler angles.
 
   Args:
-    angles: [B, 3] (pitch, yaw, roll) in radians.
+    angles: [B, 3] (pitch, yaw, roll) in radians (any leading axes: [..., 3]).
 
   Returns:
     [B, 3, 3] R = Rz(roll) Ry(yaw) Rx(pitch).
+
+  Raises:
+    ValueError: when the last axis of ``angles`` is not 3.
   """
-  angles = tf.convert_to_tensor(angles, tf.float32)
+  angles = shape_checks.ShapeChecker('euler_to_rotation')('angles', angles, ('...', 3))
   cx, cy, cz = tf.unstack(tf.cos(angles), axis=-1)
   sx, sy, sz = tf.unstack(tf.sin(angles), axis=-1)
   one, zero = tf.ones_like(cx), tf.zeros_like(cx)
@@ -99,12 +104,27 @@ def default_pose(batch_size: int = 1) -> typing.Tuple[tf.Tensor, tf.Tensor]:
 
 
 def rigid_transform(vertices: tf.Tensor, rotation: tf.Tensor, translation: tf.Tensor) -> tf.Tensor:
-  """phi(v) = R v + t for [B, N, 3] vertices, [B, 3, 3] rotations, [B, 3] translations (cm)."""
-  return tf.einsum('bij,bnj->bni', rotation, vertices) + translation[:, tf.newaxis, :]
+  """phi(v) = R v + t for [B, N, 3] vertices, [B, 3, 3] rotations, [B, 3] translations (cm).
+
+  Raises:
+    ValueError: on wrong ranks, a last axis other than 3, or batch sizes that differ.
+  """
+  check = shape_checks.ShapeChecker('rigid_transform')
+  vertices = check('vertices', vertices, ('B', None, 3))
+  rotation = check('rotation', rotation, ('B', 3, 3))
+  translation = check('translation', translation, ('B', 3))
+  return tf.matmul(vertices, rotation, transpose_b=True) + translation[:, tf.newaxis, :]
 
 
 def project(points: tf.Tensor, camera: Camera) -> tf.Tensor:
-  """Perspective projection pi of camera-space points [B, N, 3] (cm) to pixels [B, N, 2] (x, y down)."""
+  """Perspective projection pi of camera-space points [B, N, 3] (cm) to pixels [B, N, 2] (x, y down).
+
+  ``pi(x, y, z) = (cx + fx x / d, cy - fy y / d)`` with the depth ``d = -z`` (positive in front).
+
+  Raises:
+    ValueError: when ``points`` is not [B, N, 3].
+  """
+  points = shape_checks.ShapeChecker('project')('points', points, (None, None, 3))
   fx, fy = camera.focal
   cx, cy = camera.centre
   x, y, z = tf.unstack(points, axis=-1)
@@ -112,23 +132,38 @@ def project(points: tf.Tensor, camera: Camera) -> tf.Tensor:
   return tf.stack([cx + fx * x / depth, cy - fy * y / depth], -1)
 
 
-def to_clip(points: tf.Tensor, camera: Camera) -> tf.Tensor:
-  """Camera-space points [B, N, 3] (cm) to the rasterizer's clip space [B, N, 4].
+def clip_matrix(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+  """The affine map of ``to_clip``: clip = points @ A + c, A float32 [3, 4], c float32 [4].
 
-  Consistent with ``project``: the op's pixel (ix, iy) centre is at NDC
-  ``((ix + 0.5) 2 / W - 1, 1 - (iy + 0.5) 2 / H)`` and ``project`` maps to pixel centres at integers.
-  Depth uses the OpenGL perspective mapping of [near, far] to NDC z in [-1, 1].
+  With ``w_c = -z``: ``x_c = (2 fx / W) x + (2 (cx + 0.5) / W - 1) w_c``,
+  ``y_c = (2 fy / H) y + (1 - 2 (cy + 0.5) / H) w_c``, ``z_c = -(f + n) / (f - n) z - 2 f n / (f - n)``.
   """
   fx, fy = camera.focal
   cx, cy = camera.centre
   h, w = camera.height, camera.width
   n, f = camera.near, camera.far
-  x, y, z = tf.unstack(points, axis=-1)
-  wc = -z
-  xc = (2.0 * fx / w) * x + (2.0 * (cx + 0.5) / w - 1.0) * wc
-  yc = (2.0 * fy / h) * y + (1.0 - 2.0 * (cy + 0.5) / h) * wc
-  zc = -(f + n) / (f - n) * z - 2.0 * f * n / (f - n)
-  return tf.stack([xc, yc, zc, wc], -1)
+  a = np.zeros((3, 4), np.float64)
+  a[0, 0] = 2.0 * fx / w
+  a[1, 1] = 2.0 * fy / h
+  a[2] = [-(2.0 * (cx + 0.5) / w - 1.0), -(1.0 - 2.0 * (cy + 0.5) / h), -(f + n) / (f - n), -1.0]
+  c = np.array([0.0, 0.0, -2.0 * f * n / (f - n), 0.0])
+  return a.astype(np.float32), c.astype(np.float32)
+
+
+def to_clip(points: tf.Tensor, camera: Camera) -> tf.Tensor:
+  """Camera-space points [B, N, 3] (cm) to the rasterizer's clip space [B, N, 4].
+
+  Consistent with ``project``: the op's pixel (ix, iy) centre is at NDC
+  ``((ix + 0.5) 2 / W - 1, 1 - (iy + 0.5) 2 / H)`` and ``project`` maps to pixel centres at integers.
+  Depth uses the OpenGL perspective mapping of [near, far] to NDC z in [-1, 1]. The map is affine
+  (``clip_matrix``), computed as one matrix product.
+
+  Raises:
+    ValueError: when ``points`` is not [B, N, 3].
+  """
+  points = shape_checks.ShapeChecker('to_clip')('points', points, (None, None, 3))
+  a, c = clip_matrix(camera)
+  return tf.matmul(points, a) + c
 
 
 def degrees(*angles: float) -> typing.List[float]:

@@ -38,13 +38,31 @@ def select_landmark_vertices(projected: tf.Tensor, rotation: tf.Tensor, landmark
   Returns:
     int32 [B, 68].
   """
+  cand = tf.gather(projected, jaw_candidates, axis=1)  # [B, 17, K, 2]
+  return landmark_vertices_from_candidates(cand, rotation, landmarks, jaw_candidates, sides)
+
+
+def landmark_vertices_from_candidates(candidate_points: tf.Tensor, rotation: tf.Tensor,
+                                      landmarks: tf.Tensor, jaw_candidates: tf.Tensor,
+                                      sides: tf.Tensor) -> tf.Tensor:
+  """``select_landmark_vertices`` from the projected jaw candidates only.
+
+  Args:
+    candidate_points: [B, 17, K, 2] projections of ``jaw_candidates``, pixels (x right, y down).
+    rotation: [B, 3, 3] head rotation (model to camera).
+    landmarks: int32 [68] static landmark vertices.
+    jaw_candidates: int32 [17, K] candidates per jaw landmark.
+    sides: float32 [17] side sign per jaw landmark (+1 model +x, -1 model -x, 0 fixed).
+
+  Returns:
+    int32 [B, 68].
+  """
   # The model x axis in camera space, projected to the image (y flipped: pixel y points down).
   axis = tf.stack([rotation[:, 0, 0], -rotation[:, 1, 0]], -1)  # [B, 2]
-  cand = tf.gather(projected, jaw_candidates, axis=1)  # [B, 17, K, 2]
-  along = tf.einsum('bjkc,bc->bjk', cand, axis) * sides[tf.newaxis, :, tf.newaxis]
+  along = tf.einsum('bjkc,bc->bjk', candidate_points, axis) * sides[tf.newaxis, :, tf.newaxis]
   best = tf.argmax(along, axis=-1, output_type=tf.int32)  # [B, 17]; ties -> first = annotated vertex
   rows = tf.broadcast_to(tf.range(tf.shape(jaw_candidates)[0]), tf.shape(best))
   jaw = tf.gather_nd(jaw_candidates, tf.stack([rows, best], -1))  # [B, 17]
-  batch = tf.shape(projected)[0]
+  batch = tf.shape(candidate_points)[0]
   rest = tf.broadcast_to(landmarks[tf.newaxis, 17:], [batch, tf.shape(landmarks)[0] - 17])
   return tf.concat([jaw, rest], axis=1)

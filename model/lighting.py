@@ -17,6 +17,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from model import shape_checks
+
 NUM_SH_COEFFICIENTS = 9
 _A0, _A1, _A2 = math.pi, 2.0 * math.pi / 3.0, math.pi / 4.0
 _C0 = 0.5 * math.sqrt(1.0 / math.pi)          # 0.282095
@@ -44,16 +46,20 @@ def sh_basis(normals: tf.Tensor) -> tf.Tensor:
   Returns:
     [..., 9].
   """
-  x, y, z = tf.unstack(normals, axis=-1)
-  return tf.stack([
-      tf.fill(tf.shape(x), _A0 * _C0),
-      _A1 * _C1 * y, _A1 * _C1 * z, _A1 * _C1 * x,
-      _A2 * _C2 * x * y, _A2 * _C2 * y * z, _A2 * _C20 * (3.0 * z * z - 1.0),
-      _A2 * _C2 * x * z, _A2 * _C22 * (x * x - y * y)], -1)
+  normals = shape_checks.ShapeChecker('sh_basis')('normals', normals, ('...', 3))
+  return tf.stack(_sh_basis_images(*tf.unstack(normals, axis=-1)), -1)
+
+
+def _sh_basis_images(x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) -> list[tf.Tensor]:
+  """The nine H_b as separate tensors of the normals' components' shape."""
+  return [tf.fill(tf.shape(x), _A0 * _C0),
+          _A1 * _C1 * y, _A1 * _C1 * z, _A1 * _C1 * x,
+          _A2 * _C2 * x * y, _A2 * _C2 * y * z, _A2 * _C20 * (3.0 * z * z - 1.0),
+          _A2 * _C2 * x * z, _A2 * _C22 * (x * x - y * y)]
 
 
 def shading(normals: tf.Tensor, sh: tf.Tensor) -> tf.Tensor:
-  """Irradiance per point and channel: sum_b gamma_b H_b(n).
+  """Irradiance per point and channel: E_c(n) = sum_b gamma_bc H_b(n).
 
   Args:
     normals: [B, N, 3] unit normals (camera space).
@@ -61,12 +67,24 @@ def shading(normals: tf.Tensor, sh: tf.Tensor) -> tf.Tensor:
 
   Returns:
     [B, N, 3].
+
+  Raises:
+    ValueError: on wrong ranks or sizes, or batch sizes that differ.
   """
-  return tf.einsum('bnk,bkc->bnc', sh_basis(normals), tf.convert_to_tensor(sh, tf.float32))
+  check = shape_checks.ShapeChecker('shading')
+  normals = check('normals', normals, ('B', None, 3))
+  sh = check('sh', sh, ('B', NUM_SH_COEFFICIENTS, 3))
+  # Basis images stacked on a leading axis ([9, B, N]: nine block copies, where stacking on the last
+  # axis interleaves single floats and took longer than the rest of the shading). Also measured: the
+  # same sum as a quadratic form of (n, 1) (an outer product and a matrix product, or three small
+  # matrix products), slower on CPU.
+  components = tf.unstack(tf.transpose(normals, [2, 0, 1]))  # x, y, z: [B, N] each
+  return tf.einsum('kbn,bkc->bnc', tf.stack(_sh_basis_images(*components), 0), sh)
 
 
 def shade(albedo: tf.Tensor, normals: tf.Tensor, sh: tf.Tensor) -> tf.Tensor:
   """Lambertian colour c = r * sum_b gamma_b H_b(n) (Eq. 4); albedo [B, N, 3] -> [B, N, 3]."""
+  albedo = shape_checks.ShapeChecker('shade')('albedo', albedo, (None, None, 3))
   return albedo * shading(normals, sh)
 
 

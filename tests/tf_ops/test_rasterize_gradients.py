@@ -7,9 +7,10 @@ import numpy as np
 import tensorflow as tf
 
 import tf_ops
+from tests.jacobians import DELTA
+from tests.jacobians import assert_jacobians_close
 
 HEIGHT, WIDTH = 12, 16
-DELTA = 1e-3
 # Two triangles sharing an edge plus a third overlapping one, all well inside the image, with
 # different w per vertex so that perspective correction matters.
 _NDC = np.array([[-0.7, -0.6, 0.1], [0.5, -0.7, 0.2], [-0.1, 0.7, 0.0], [0.7, 0.5, 0.3],
@@ -40,14 +41,6 @@ def stable_pixels(clip: np.ndarray, delta: float = DELTA) -> np.ndarray:
       moved[index] += sign * delta
       stable &= tf_ops.rasterize(moved, TRIANGLES, (HEIGHT, WIDTH)).triangle_ids.numpy() == base
   return stable
-
-
-def assert_jacobians_close(theoretical: np.ndarray, numerical: np.ndarray, rows: np.ndarray,
-                           rtol: float = 2e-3) -> None:
-  t, n = theoretical[rows], numerical[rows]
-  scale = np.max(np.abs(n))
-  assert scale > 1e-2, 'vacuous comparison: the Jacobian is ~0'
-  np.testing.assert_allclose(t, n, atol=rtol * scale, rtol=rtol)
 
 
 def test_barycentric_jacobian_matches_finite_differences() -> None:
