@@ -11,8 +11,10 @@ OP_SOURCES := $(wildcard tf_ops/cc/*.cc tf_ops/cc/*.h tf_ops/cc/*.cu) tf_ops/bui
 
 .PHONY: demo test lint setup op bazel apt benchmark clean
 
+# The main job: train the demo configuration through the three stages on the synthetic world, evaluate on
+# held-out synthetic faces, reconstruct the shared photos (training.demo). A finished run is only evaluated.
 demo: setup
-	$(PY) -m model.demo --run_dir=$(RUN_DIR)
+	$(PY) -m training.demo --run_dir=$(RUN_DIR)
 
 test: setup bazel lint
 	$(PY) -m pytest -q

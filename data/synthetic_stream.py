@@ -177,8 +177,11 @@ class SyntheticWorld:
     p, pmax = pts.shape[2], schema.MAX_CONTOUR_POINTS
     padded = tf.concat([pts, tf.repeat(pts[:, :, -1:], pmax - p, axis=2)], 2)
     lengths = tf.fill([f, schema.NUM_LIP_CONTOURS], p)
-    dts = tf.numpy_function(pipeline._fast_dts, [padded, lengths], tf.float32,  # pylint: disable=protected-access
+    # A neutral sample repeats one frame: its distance transforms are computed once.
+    unique = tf.where(neutral, 1, f)
+    dts = tf.numpy_function(pipeline._fast_dts, [padded[:unique], lengths[:unique]], tf.float32,  # pylint: disable=protected-access
                             stateful=False)
+    dts = tf.gather(dts, tf.where(neutral, tf.zeros([f], tf.int32), tf.range(f)))
     out = {
         'image': tf.ensure_shape(image, [f, self.size, self.size, 3]),
         'landmarks': r['landmarks2d'],

@@ -27,7 +27,8 @@ Initialisation: the output layers' kernels are zero and their biases give the me
 beta = 0) under ambient light (``model.lighting.ambient_sh``) in the default frontal pose
 (``model.camera.default_pose``), so the first reconstruction is the mean face in the default pose.
 Translation is predicted in units of ``TRANSLATION_SCALE`` cm per output unit (depth moves faster) so that
-the pose head's outputs are of order 1.
+the pose head's outputs are of order 1; alpha, beta and delta are the heads' outputs times
+``EncoderConfig.coefficient_scale`` (10) so that Adam's bounded steps bring them to O(1) sooner.
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ class EncoderConfig:
     input_size: side of the (resized) frames the tower sees, pixels.
     width: channel multiplier of the tower.
     hidden: units of the identity / albedo MLP's hidden layer.
+    coefficient_scale: alpha, beta and delta are the heads' outputs times this (a per-output learning-rate
+      multiplier under Adam: the coefficients must reach O(1) for the learned bases to matter).
   """
   tower: str = 'small'
   input_size: int = 64
   width: float = 1.0
   hidden: int = 128
+  coefficient_scale: float = 10.0
 
   def __post_init__(self):
     if self.tower not in TOWERS:
@@ -81,11 +85,11 @@ class EncoderConfig:
 
   @classmethod
   def small(cls) -> 'EncoderConfig':
-    return cls('small', 64, 1.0, 128)
+    return cls('small', 64, 1.0, 128, 10.0)
 
   @classmethod
   def paper(cls) -> 'EncoderConfig':
-    return cls('resnet', config_lib.IMAGE_SIZE, 1.0, 512)
+    return cls('resnet', config_lib.IMAGE_SIZE, 1.0, 512, 10.0)
 
 
 class _SmallTower(keras.layers.Layer):
@@ -207,15 +211,16 @@ class MultiFrameEncoder(keras.Model):
     d = features.shape[-1]
     out = self.per_frame_head(features)
     m_e = self.model_config.num_expression
-    delta = out[:, :m_e]
+    scale = self.encoder_config.coefficient_scale
+    delta = out[:, :m_e] * scale
     sh = tf.reshape(out[:, m_e:m_e + SH_DIM], [-1, lighting.NUM_SH_COEFFICIENTS, 3])
     pose = out[:, m_e + SH_DIM:]
     pooled = tf.reduce_mean(tf.reshape(features, [b, f, d]), axis=1)
     hidden = self.shared_hidden(pooled)
     per_frame = lambda x: tf.reshape(x, tf.concat([[b, f], tf.shape(x)[1:]], 0))
     return {
-        'alpha': self.identity_head(hidden),
-        'beta': self.albedo_head(hidden),
+        'alpha': self.identity_head(hidden) * scale,
+        'beta': self.albedo_head(hidden) * scale,
         'delta': per_frame(delta),
         'sh': per_frame(sh),
         'angles': per_frame(pose[:, :3]),

@@ -33,6 +33,7 @@ import hashlib
 import json
 import typing
 
+from model import autoencoder
 from model import config as model_config
 from model import encoder as encoder_lib
 
@@ -134,6 +135,7 @@ class TrainConfig:
     stages: the curriculum, in order.
     batch_size: global batch size (samples; each has N_f frames).
     basis_learning_rate_scale: learning-rate multiplier of the face model's bases.
+    basis_init_stddev: std of the random initial bases (``model.autoencoder.BASIS_INIT_STDDEV``).
     gradient_clip_norm: global gradient norm clip.
     checkpoint_every: steps between checkpoints.
     summary_every: steps between scalar summaries.
@@ -148,6 +150,7 @@ class TrainConfig:
   stages: tuple[StageConfig, ...]
   batch_size: int = 1
   basis_learning_rate_scale: float = 1.0
+  basis_init_stddev: float = autoencoder.BASIS_INIT_STDDEV
   gradient_clip_norm: float = 10.0
   checkpoint_every: int = 1000
   summary_every: int = 20

@@ -192,7 +192,8 @@ def main(argv):
   train_seconds = time.time() - t_start
   print('evaluating on held-out synthetic samples ...')
   batches = heldout_batches(cfg, FLAGS.heldout)
-  untrained = autoencoder.Autoencoder(cfg.model, cfg.encoder, seed=cfg.seed)
+  untrained = autoencoder.Autoencoder(cfg.model, cfg.encoder, seed=cfg.seed,
+                                      basis_init_stddev=cfg.basis_init_stddev)
   before = evaluate(untrained, batches)
   ae = autoencoder.Autoencoder.from_run_dir(run_dir)
   after = evaluate(ae, batches)

@@ -257,7 +257,8 @@ class Trainer:
       if neutral_data:
         check_records(neutral_data)
     with self.strategy.scope():
-      self.ae = autoencoder_lib.Autoencoder(cfg.model, cfg.encoder, seed=cfg.seed)
+      self.ae = autoencoder_lib.Autoencoder(cfg.model, cfg.encoder, seed=cfg.seed,
+                                            basis_init_stddev=cfg.basis_init_stddev)
       self.ae.build_all()
     self._stop_signal = None
     self.bad_steps_total = 0

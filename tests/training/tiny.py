@@ -4,9 +4,15 @@ and a command-line entry used by the subprocess tests::
     python -m tests.training.tiny RUN_DIR STAGE STEPS [--mirrored] [--stop_at=N] [--checkpoint_every=N]
 """
 
-import dataclasses
-import json
 import sys
+
+if __name__ == '__main__' and '--mirrored' in sys.argv:  # before anything initialises TensorFlow's devices
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0],
+                                             [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import dataclasses  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 from model import config as model_config
 from model import encoder as encoder_lib
@@ -32,8 +38,6 @@ def main(argv):
   cfg = TINY
   strategy = None
   if '--mirrored' in argv:
-    cpu = tf.config.list_physical_devices('CPU')[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
     cfg = with_batch(cfg, 2)
   if 'batch' in opts:
