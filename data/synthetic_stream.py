@@ -29,7 +29,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from data import lips
 from data import pipeline
 from data import schema
 from data import synthetic
@@ -96,7 +95,8 @@ class SyntheticWorld:
                      tf.constant(slot, tf.int64)])
 
   def _albedo(self, index):
-    u = lambda slot, shape, lo=0.0, hi=1.0: tf.random.stateless_uniform(shape, self._seed(index, slot), lo, hi)
+    def u(slot, shape, lo=0.0, hi=1.0):
+      return tf.random.stateless_uniform(shape, self._seed(index, slot), lo, hi)
     n_tones = self.skin_tones.shape[0]
     t = u(1, [], 0.0, n_tones - 1.0)
     lo = tf.cast(tf.floor(t), tf.int32)

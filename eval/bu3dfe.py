@@ -317,7 +317,7 @@ def define_flags() -> None:
   flags.DEFINE_string('groundtruth', None, 'Synthetic ground truth npz (default ROOT/../groundtruth.npz '
                       'when it exists: landmarks from it and the true-ICT baseline).')
   flags.DEFINE_enum('protocol', 'auto', ['auto', 'vertex', 'scan'], 'Error protocol (module docstring).')
-  flags.DEFINE_float('crop_radius_mm', CROP_RADIUS_MM, 
+  flags.DEFINE_float('crop_radius_mm', CROP_RADIUS_MM,
                      'Scan crop radius around the nose tip (scan protocol).')
   flags.DEFINE_integer('max_scans', 0, 'Evaluate at most this many images (0: all).')
   flags.DEFINE_bool('baselines', True, 'Also evaluate the mean template (and the true ICT model on '

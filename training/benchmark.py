@@ -75,7 +75,8 @@ def measure(name: str, repeats: int) -> dict:
   @tf.function
   def face_model_fb():
     with tf.GradientTape() as tape:
-      out = ae.face_model(alpha=tf.repeat(params['alpha'], f, 0), delta=tf.reshape(params['delta'], [b * f, -1]),
+      out = ae.face_model(alpha=tf.repeat(params['alpha'], f, 0),
+                          delta=tf.reshape(params['delta'], [b * f, -1]),
                           beta=tf.repeat(params['beta'], f, 0))
       y = tf.reduce_sum(out['vertices']) + tf.reduce_sum(out['albedo'])
     return tape.gradient(y, fm_vars)
@@ -120,7 +121,8 @@ def measure(name: str, repeats: int) -> dict:
   rows['optimiser update'] = _time(lambda: apply(), repeats)
   del losses
   return {'config': name, 'batch_size': cfg.batch_size, 'num_frames': cfg.model.num_frames,
-          'image_size': cfg.model.image_size, 'vertices': ae.template.num_vertices, 'tower': cfg.encoder.tower,
+          'image_size': cfg.model.image_size, 'vertices': ae.template.num_vertices,
+          'tower': cfg.encoder.tower,
           'encoder_input': cfg.encoder.input_size, 'seconds': rows,
           'steps_per_s': {k[len('step: '):]: 1.0 / v for k, v in rows.items() if k.startswith('step: ')}}
 
@@ -140,12 +142,13 @@ def main(argv):
   print('| item (ms) | ' + ' | '.join(names) + ' |')
   print('|---|' + '---|' * len(names))
   for k in keys:
-    print(f'| {k} | ' + ' | '.join(f'{r["seconds"].get(k, float("nan")) * 1e3:.1f}' for r in results['configs'])
-          + ' |')
+    cells = (f'{r["seconds"].get(k, float("nan")) * 1e3:.1f}' for r in results['configs'])
+    print(f'| {k} | ' + ' | '.join(cells) + ' |')
   for r in results['configs']:
     combined_s = r['seconds']['step: combined']
     print(f'{r["config"]}: combined step {combined_s:.3f} s = {1 / combined_s:.2f} steps/s '
-          f'(paper: {PAPER_TITANV_S_PER_ITER} s/iteration on a TitanV; ratio {combined_s / PAPER_TITANV_S_PER_ITER:.2f})')
+          f'(paper: {PAPER_TITANV_S_PER_ITER} s/iteration on a TitanV; '
+          f'ratio {combined_s / PAPER_TITANV_S_PER_ITER:.2f})')
   if FLAGS.output:
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     with open(FLAGS.output, 'w') as fh:

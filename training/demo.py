@@ -83,7 +83,8 @@ def evaluate(ae, batches) -> dict:
 def heldout_batches(cfg, count: int) -> list[dict]:
   from data import synthetic_stream  # pylint: disable=g-import-not-at-top
   ds = synthetic_stream.make_stream('video', batch_size=4, seed=cfg.seed + HELDOUT_SEED_OFFSET,
-                                    num_frames=cfg.model.num_frames, groundtruth=True, count=count, parallel=2)
+                                    num_frames=cfg.model.num_frames, groundtruth=True, count=count,
+                                    parallel=2)
   keys = ('image', 'landmarks', 'gt_vertices', 'lip_distance', 'lip_contours', 'lip_contour_lengths',
           'is_neutral')
   return [{k: b[k].numpy() for k in keys} for b in ds]
@@ -171,8 +172,8 @@ def main(argv):
   t_start = time.time()
   cfg = config_lib.DEMO
   if FLAGS.step_scale != 1.0:
-    cfg = dataclasses.replace(cfg, stages=tuple(dataclasses.replace(s, steps=max(1, int(s.steps * FLAGS.step_scale)))
-                                                for s in cfg.stages))
+    stages = tuple(dataclasses.replace(s, steps=max(1, int(s.steps * FLAGS.step_scale))) for s in cfg.stages)
+    cfg = dataclasses.replace(cfg, stages=stages)
   run_dir = pathlib.Path(FLAGS.run_dir)
   out_dir = run_dir / 'demo'
   try:
@@ -224,8 +225,8 @@ def main(argv):
           FLAGS.heldout, cfg.model.num_frames),
       '|---|---|---|---|',
       f'| landmark error (px, 66 pts) | {before["landmark_px"]:.2f} | {after["landmark_px"]:.2f} | - |',
-      f'| geometry RMSE (mm, similarity-aligned) | {before["geometry_mm"]:.3f} | {after["geometry_mm"]:.3f} | '
-      f'{after["mean_template_geometry_mm"]:.3f} |',
+      f'| geometry RMSE (mm, similarity-aligned) | {before["geometry_mm"]:.3f} | '
+      f'{after["geometry_mm"]:.3f} | {after["mean_template_geometry_mm"]:.3f} |',
   ]
   speed = ', '.join(f'{k} {v["steps"]} steps at {v["steps_per_s"]:.2f} steps/s' for k, v in timings.items())
   text = '\n'.join(table) + (f'\n\nTraining: {speed}; {train_seconds:.0f} s incl. data generation.\n'

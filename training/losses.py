@@ -186,7 +186,7 @@ def lip_segmentation_loss(outer_contours: tf.Tensor, inner_pixels: tf.Tensor, pi
   _same_leading('inner_pixels', inner_pixels, 'distance', distance, 4)
   _same_leading('outer_contours', outer_contours, 'image_contours', image_contours, 2)
   shape = tf.shape(distance)
-  b, f, s = shape[0], shape[1], shape[2]
+  b, f = shape[0], shape[1]
   n = b * f
   flat = lambda x: tf.reshape(x, tf.concat([[n], tf.shape(x)[2:]], 0))
   outer, inner, pos = flat(outer_contours), flat(inner_pixels), flat(pixel_positions)
@@ -198,7 +198,8 @@ def lip_segmentation_loss(outer_contours: tf.Tensor, inner_pixels: tf.Tensor, pi
     mesh_outer = outer[:, lip]
     k = tf.shape(mesh_outer)[1]
     inner_pts, inner_valid = select_contour_pixels(inner[..., lip], pos, max_inner_points)
-    for c, (pts, valid) in ((2 * lip, (mesh_outer, tf.ones([n, k]))), (2 * lip + 1, (inner_pts, inner_valid))):
+    pairs = ((2 * lip, (mesh_outer, tf.ones([n, k]))), (2 * lip + 1, (inner_pts, inner_valid)))
+    for c, (pts, valid) in pairs:
       has = tf.cast(lengths[:, c] > 0, tf.float32)
       total += has * contour_terms(pts, valid, dist[..., c], img[:, c], img_valid[:, c], threshold)
   return tf.reduce_mean(tf.reshape(total, [b, f]), axis=1)
@@ -258,7 +259,8 @@ def perceptual_loss(rendered_features: typing.Sequence[tf.Tensor],
   total = 0.0
   for l, (a, b) in enumerate(zip(rendered_features, input_features)):
     if a.shape.rank != 4 or a.shape != b.shape:
-      raise ValueError(f'feature map {l}: expected two equal [N, h, w, c] shapes, got {a.shape} and {b.shape}')
+      raise ValueError(f'feature map {l}: expected two equal [N, h, w, c] shapes, got {a.shape} and '
+                       f'{b.shape}')
     a = tf.reshape(a, [tf.shape(a)[0], -1])
     b = tf.reshape(b, [tf.shape(b)[0], -1])
     cos = tf.reduce_sum(a * b, -1) / tf.maximum(tf.norm(a, axis=-1) * tf.norm(b, axis=-1), 1e-8)

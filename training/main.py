@@ -32,7 +32,8 @@ flags.DEFINE_enum('stage', 'all', ['pose', 'identity', 'combined', 'all', 'perso
                   'Stage(s) to train; personalize: training.personalize (--model, --video).')
 flags.DEFINE_enum('config', 'demo', ['paper', 'demo'], 'Named training configuration (training.config).')
 flags.DEFINE_string('run_dir', 'runs/demo', 'Run folder (created; resumed when it exists).')
-flags.DEFINE_string('data', 'synthetic', "'synthetic' or a glob of data.prepare TFRecords (video/multi-frame).")
+flags.DEFINE_string('data', 'synthetic',
+                    "'synthetic' or a glob of data.prepare TFRecords (video/multi-frame).")
 flags.DEFINE_string('neutral_data', None, 'Glob of neutral-image TFRecords (identity stage; combined 3:1).')
 flags.DEFINE_integer('steps', None, "Override every selected stage's number of steps.")
 flags.DEFINE_integer('checkpoint_every', None, 'Steps between checkpoints (default: the configuration).')

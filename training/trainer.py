@@ -40,7 +40,6 @@ from data import pipeline
 from data import schema
 from data import synthetic_stream
 from model import autoencoder as autoencoder_lib
-from model import camera as camera_lib
 from model import export
 from model import lighting
 from model import visualize
@@ -243,7 +242,8 @@ class Trainer:
   """Owns the model, the strategy and the run folder; ``run_stage(name)`` trains one stage."""
 
   def __init__(self, cfg: config_lib.TrainConfig, run_dir, data: str = 'synthetic',
-               neutral_data: typing.Optional[str] = None, strategy: typing.Optional[tf.distribute.Strategy] = None,
+               neutral_data: typing.Optional[str] = None,
+               strategy: typing.Optional[tf.distribute.Strategy] = None,
                checkpoint_every: typing.Optional[int] = None, deterministic: bool = False,
                features_fn=None, progress: bool = True):
     self.cfg, self.data, self.neutral_data = cfg, data, neutral_data
@@ -326,8 +326,8 @@ class Trainer:
       optimizer = Adam(variables, stage.learning_rate, total_steps, scales)
       step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
       position = tf.Variable(0, dtype=tf.int64, trainable=False, name='input_position')
-    ckpt = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}, optimizer=optimizer,
-                               step=step_var, input_position=position)
+    ckpt = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()},
+                               optimizer=optimizer, step=step_var, input_position=position)
     manager = tf.train.CheckpointManager(ckpt, str(self.stage_dir(name)), max_to_keep=3)
     started_from = self._restore(name, ckpt, manager)
     start = int(step_var.numpy())
@@ -369,9 +369,9 @@ class Trainer:
           print(f'[{name}] step {step}: non-finite loss/gradients, step skipped ({bad_in_row} in a row)')
           if bad_in_row >= self.cfg.max_bad_steps:
             raise TrainingDiverged(
-                f'stage {name}: {bad_in_row} non-finite steps in a row at step {step}; stopping. The last good '
-                f'checkpoint is kept in {self.stage_dir(name)} (step {last_saved}). Lower the learning rate or '
-                f'check the input data, then rerun the same command to resume.')
+                f'stage {name}: {bad_in_row} non-finite steps in a row at step {step}; stopping. The last '
+                f'good checkpoint is kept in {self.stage_dir(name)} (step {last_saved}). Lower the learning '
+                f'rate or check the input data, then rerun the same command to resume.')
         else:
           bad_in_row = 0
         terms = {k: float(v) for k, v in result['terms'].items()}
@@ -415,7 +415,8 @@ class Trainer:
     for prev in reversed(names[:names.index(name)]):
       latest = tf.train.latest_checkpoint(str(self.stage_dir(prev)))
       if latest:
-        status = tf.train.Checkpoint(**{autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}).restore(latest)
+        tree = {autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}
+        status = tf.train.Checkpoint(**tree).restore(latest)
         status.expect_partial().assert_existing_objects_matched()
         return latest
     return 'initialisation'

@@ -8,7 +8,8 @@ from data import synthetic_stream
 
 
 def test_elements_match_the_pipeline_spec_and_mix_video_and_neutral_three_to_one():
-  items = list(synthetic_stream.make_stream('combined', batch_size=None, num_frames=2, count=4, prefetch=False))
+  items = list(synthetic_stream.make_stream('combined', batch_size=None, num_frames=2, count=4,
+                                            prefetch=False))
   spec = pipeline.element_spec(2, None)
   for x in items:
     for k, s in spec.items():

@@ -142,8 +142,9 @@ def test_lip_segmentation_loss_zero_at_target_and_gradient():
 
 def test_lip_segmentation_loss_rejects_bad_shapes():
   with pytest.raises(ValueError, match='distance'):
-    losses.lip_segmentation_loss(tf.zeros([1, 1, 2, 5, 2]), tf.zeros([1, 1, 8, 8, 2]), tf.zeros([1, 1, 8, 8, 2]),
-                                 tf.zeros([1, 1, 8, 8, 3]), tf.zeros([1, 1, 4, 5, 2]), tf.zeros([1, 1, 4], tf.int32))
+    losses.lip_segmentation_loss(tf.zeros([1, 1, 2, 5, 2]), tf.zeros([1, 1, 8, 8, 2]),
+                                 tf.zeros([1, 1, 8, 8, 2]), tf.zeros([1, 1, 8, 8, 3]),
+                                 tf.zeros([1, 1, 4, 5, 2]), tf.zeros([1, 1, 4], tf.int32))
 
 
 # ---------------------------------------------------------------------------------- smoothness & others
@@ -171,7 +172,8 @@ def test_disentanglement_loss_only_on_neutral_samples():
 
 
 def test_coefficient_loss_hand_value_and_gradient():
-  alpha, beta, delta = np.full([1, 4], 2.0, np.float32), np.zeros([1, 2], np.float32), np.ones([1, 2, 3], np.float32)
+  alpha = np.full([1, 4], 2.0, np.float32)
+  beta, delta = np.zeros([1, 2], np.float32), np.ones([1, 2, 3], np.float32)
   np.testing.assert_allclose(losses.coefficient_loss(alpha, beta, delta).numpy(), [4.0 + 0.0 + 1.0])
   _fd_check(lambda a: losses.coefficient_loss(a, beta, delta), alpha)
   with pytest.raises(ValueError, match='delta'):

@@ -1,5 +1,5 @@
-"""A tiny training configuration for the tests (the paper's graph, few basis vectors, 2 frames, 32 px encoder),
-and a command-line entry used by the subprocess tests::
+"""A tiny training configuration for the tests (the paper's graph, few basis vectors, 2 frames, 32 px
+encoder), and a command-line entry used by the subprocess tests::
 
     python -m tests.training.tiny RUN_DIR STAGE STEPS [--mirrored] [--stop_at=N] [--checkpoint_every=N]
 """
