@@ -34,6 +34,9 @@ flags.DEFINE_enum('config', 'demo', ['paper', 'demo'], 'Named training configura
 flags.DEFINE_string('run_dir', 'runs/demo', 'Run folder (created; resumed when it exists).')
 flags.DEFINE_string('data', 'synthetic',
                     "'synthetic' or a glob of data.prepare TFRecords (video/multi-frame).")
+flags.DEFINE_string('perceptual_net', 'dlib',
+                    "Perceptual loss network (Eq. 9): 'dlib' (dlib's face ResNet in Keras, shipped) or "
+                    "'vgg16:PATH' (a local Keras VGG16 ImageNet .h5; nothing downloads).")
 flags.DEFINE_string('neutral_data', None, 'Glob of neutral-image TFRecords (identity stage; combined 3:1).')
 flags.DEFINE_integer('steps', None, "Override every selected stage's number of steps.")
 flags.DEFINE_integer('checkpoint_every', None, 'Steps between checkpoints (default: the configuration).')
@@ -59,10 +62,13 @@ def main(argv):
   cfg = config_lib.get_config(FLAGS.config)
   strategy = tf.distribute.MirroredStrategy() if FLAGS.strategy == 'mirrored' else None
   try:
+    features_fn = (trainer_lib.perceptual_features_fn(FLAGS.perceptual_net) if cfg.losses.perceptual > 0
+                   else None)
     trainer = trainer_lib.Trainer(cfg, FLAGS.run_dir, data=FLAGS.data, neutral_data=FLAGS.neutral_data,
                                   strategy=strategy, checkpoint_every=FLAGS.checkpoint_every,
-                                  deterministic=FLAGS.deterministic, progress=FLAGS.progress)
-  except trainer_lib.InputError as e:
+                                  deterministic=FLAGS.deterministic, features_fn=features_fn,
+                                  progress=FLAGS.progress)
+  except (trainer_lib.InputError, FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   stages = list(config_lib.STAGE_NAMES) if FLAGS.stage == 'all' else [FLAGS.stage]

@@ -120,7 +120,10 @@ def compute_losses(out: dict, batch: dict, stage: config_lib.StageConfig, weight
     flat = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
     mask = flat(out['mask'])
     rendered = flat(out['image']) * mask + flat(batch['image']) * (1.0 - mask)
-    terms['perceptual'] = losses.perceptual_loss(features_fn(rendered), features_fn(flat(batch['image'])), f)
+    # Both images are cut with the input's landmarks, so their features are compared pixel-aligned.
+    landmarks = flat(batch['landmarks'])
+    terms['perceptual'] = losses.perceptual_loss(
+        features_fn(rendered, landmarks), features_fn(flat(batch['image']), landmarks), f)
   if 'smoothness' in used:
     terms['smoothness'] = losses.smoothness_loss(out['graph_deformation'], graph_edges)
   if 'disentanglement' in used:
@@ -129,6 +132,25 @@ def compute_losses(out: dict, batch: dict, stage: config_lib.StageConfig, weight
     terms['coefficients'] = losses.coefficient_loss(out['alpha'], out['beta'], out['delta'])
   total = tf.add_n([getattr(weights, k) * v for k, v in terms.items()])
   return total, terms
+
+
+def perceptual_features_fn(spec: str = 'dlib'):
+  """The feature function of the perceptual loss (Eq. 9): ``fn(images, landmarks) -> five feature maps``.
+
+  Args:
+    spec: ``'dlib'`` (default): dlib's face ResNet in Keras (``model.face_features``, frozen), on 150 px chips
+      aligned with dlib's ``get_face_chip_details`` from the landmarks (differentiable bilinear resampling);
+      ``'vgg16:PATH'``: a user's Keras VGG16 ImageNet weights (the paper's choice) on the whole image.
+
+  Returns:
+    A function of images [N, S, S, 3] in [0, 1] and landmarks [N, 68, 2] (pixels) returning the maps
+    l = 0..4.
+  """
+  from model import face_features  # pylint: disable=g-import-not-at-top  (loads weights: only when used)
+  net = face_features.load_perceptual_net(spec)
+  if spec == 'dlib':
+    return lambda images, landmarks: net.feature_maps(face_features.align_faces(images, landmarks))
+  return lambda images, landmarks: net.feature_maps(images)
 
 
 # --------------------------------------------------------------------------------------------- input
@@ -251,6 +273,9 @@ class Trainer:
     self.strategy = strategy or tf.distribute.get_strategy()
     self.checkpoint_every = checkpoint_every or cfg.checkpoint_every
     self.deterministic, self.progress = deterministic, progress
+    uses_perceptual = any('perceptual' in s.losses for s in cfg.stages) and cfg.losses.perceptual > 0
+    if features_fn is None and uses_perceptual:
+      features_fn = perceptual_features_fn('dlib')
     self.features_fn = features_fn
     if data != 'synthetic':
       check_records(data)
@@ -335,9 +360,9 @@ class Trainer:
       log.warning('stage %s: already at step %d of %d; nothing to do', name, start, total_steps)
       return {'stage': name, 'steps': start, 'started_from': started_from, 'skipped': 0}
     perceptual_on = 'perceptual' in stage.losses and self.cfg.losses.perceptual > 0
-    if perceptual_on and self.features_fn is None:
-      msg = ('perceptual loss (Eq. 9) is OFF: model.face_features is not available in this build; '
-             'the other terms train as configured')
+    if 'perceptual' in stage.losses and not (perceptual_on and self.features_fn is not None):
+      msg = ('perceptual loss (Eq. 9) is OFF in this configuration (lambda_per = 0; the face ResNet on the '
+             'CPU would dominate the step); the other terms train as configured')
       log.warning(msg)
       print(f'[{name}] {msg}')
     global_batch = self.cfg.batch_size
