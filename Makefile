@@ -12,9 +12,11 @@ OP_SOURCES := $(wildcard tf_ops/cc/*.cc tf_ops/cc/*.h tf_ops/cc/*.cu) tf_ops/bui
 .PHONY: demo test lint setup op bazel apt benchmark clean
 
 # The main job: train the demo configuration through the three stages on the synthetic world, evaluate on
-# held-out synthetic faces, reconstruct the shared photos (training.demo). A finished run is only evaluated.
+# held-out synthetic faces, reconstruct the shared photos (training.demo; a finished run is only evaluated),
+# then the paper's tables on a fresh synthetic test split (eval.report -> RUN_DIR/report/report.md).
 demo: setup
 	$(PY) -m training.demo --run_dir=$(RUN_DIR)
+	$(PY) -m eval.report --model=$(RUN_DIR) --output=$(RUN_DIR)/report
 
 test: setup bazel lint
 	$(PY) -m pytest -q
