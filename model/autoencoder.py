@@ -264,5 +264,8 @@ def save_serving_model(ae: Autoencoder, path: str | os.PathLike) -> pathlib.Path
   """Writes a SavedModel with the ``serving_default`` signature (images in, parameters and vertices out)."""
   module = ServingModule(ae)
   path = pathlib.Path(path)
-  tf.saved_model.save(module, str(path), signatures={'serving_default': module.serve})
+  # Serving needs no gradients; the renderer's custom gradients capture large index constants that the
+  # SavedModel format cannot store, so they are not saved.
+  tf.saved_model.save(module, str(path), signatures={'serving_default': module.serve},
+                      options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
   return path
