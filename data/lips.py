@@ -187,3 +187,23 @@ def distance_transforms_tf(points, lengths, size: int = model_config.IMAGE_SIZE)
   has = tf.math.unsorted_segment_max(tf.ones_like(seg_contour), seg_contour, k) > 0
   dmin = tf.where(has[:, None], dmin, NO_CONTOUR_DISTANCE)
   return tf.reshape(dmin, [k, size, size])
+
+
+def inner_contour_points(pixels: np.ndarray, max_points: int = schema.MAX_CONTOUR_POINTS) -> np.ndarray:
+  """Image points of an inner lip contour from its marked pixels: float32 [n <= max_points, 2] (x, y).
+
+  The marked pixels (``model.image_formation.inner_lip_contour_pixels`` of the ground-truth render) are
+  ordered left to right in the image (the inner contours run from mouth corner to mouth corner; reverse
+  the lower one for the iBUG order 64 -> 60) and, when there are more than ``max_points``, subsampled
+  evenly in that order.
+
+  Args:
+    pixels: {0, 1} [S, S] marked pixels (row = y, column = x; pixel centres at integer coordinates).
+    max_points: most points returned.
+  """
+  rows, cols = np.nonzero(pixels > 0.5)
+  order = np.lexsort((rows, cols))
+  points = np.stack([cols[order], rows[order]], -1).astype(np.float32)
+  if len(points) > max_points:
+    points = points[np.round(np.linspace(0, len(points) - 1, max_points)).astype(np.int64)]
+  return points

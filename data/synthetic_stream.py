@@ -13,7 +13,8 @@ exactly where a previous one stopped (the training loop's resume), and two strea
 
 Elements have the structure of ``data.pipeline.element_spec`` (the training loop cannot tell them from
 prepared records; landmarks, lip masks and contours are the rendered / projected ground truth, distance
-transforms via ``data.lips.distance_transforms_cv2``), plus with ``groundtruth=True``:
+transforms via ``data.lips.distance_transforms_cv2``; the inner lip contours are the visible boundary of
+the rendered lips facing the mouth, ``contour_targets``), plus with ``groundtruth=True``:
 ``gt_vertices`` [F, N, 3] cm, ``gt_neutral_vertices`` [N, 3], ``gt_angles`` [F, 3], ``gt_translation``
 [F, 3], ``gt_expression`` [F, 53].
 
@@ -29,13 +30,13 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from data import lips
 from data import pipeline
 from data import schema
 from data import synthetic
 from model import assets
 from model import camera as camera_lib
 from model import image_formation
-from model import semantics as semantics_lib
 from model import template as template_lib
 
 KINDS = ('video', 'neutral', 'combined')
@@ -43,24 +44,51 @@ COMBINED_PATTERN = (False, False, False, True)  # 3 video : 1 neutral
 _A = np.array([math.pi] + [2 * math.pi / 3] * 3 + [math.pi / 4] * 5, np.float32)  # Lambertian A_l
 
 
-def _inner_arcs(vertices: np.ndarray, triangles: np.ndarray, landmarks: np.ndarray):
-  """Upper (60 -> 64) and lower (64 -> 60) arcs of the mouth-opening boundary loop."""
-  lm = vertices[landmarks]
-  centre = (lm[62] + lm[66]) / 2
-  loops = semantics_lib.boundary_loops(triangles)
-  loop = min(loops, key=lambda l: np.linalg.norm(vertices[l].mean(0) - centre))
-  i60 = int(np.argmin(np.linalg.norm(vertices[loop] - lm[60], axis=1)))
-  i64 = int(np.argmin(np.linalg.norm(vertices[loop] - lm[64], axis=1)))
-  n = len(loop)
-  a = [loop[(i60 + k) % n] for k in range((i64 - i60) % n + 1)]
-  b = [loop[(i64 + k) % n] for k in range((i60 - i64) % n + 1)]
-  if vertices[a, 1].mean() >= vertices[b, 1].mean():
-    return np.asarray(a), np.asarray(b)
-  return np.asarray(b[::-1]), np.asarray(a[::-1])
-
-
 def _by_index(loop, count):
   return np.asarray(loop)[np.round(np.linspace(0, len(loop) - 1, count)).astype(int)]
+
+
+def contour_targets(outer: np.ndarray, inner_pixels: np.ndarray):
+  """Lip contour targets of ``u`` ground-truth renders, in ``data.schema.LIP_CONTOURS`` order.
+
+  What an ideal lip segmentation of the image gives: the outer contours are the projected annotated
+  vertex loops; the inner contours are the visible boundary of the rendered lip regions facing the mouth
+  (the pixels ``model.image_formation.inner_lip_contour_pixels`` marks, which is also what the model's
+  Eq. 7 reads from its own render). The mesh's mouth-opening boundary loop is no substitute: with the
+  mouth closed it lies inside the mouth, behind the lips, 3-4 px from the visible contour on average.
+
+  Args:
+    outer: float32 [u, 2, p, 2] projected outer loops (upper, lower), pixels.
+    inner_pixels: float32 [u, S, S, 2] {0, 1} inner contour pixels (upper, lower).
+
+  Returns:
+    (contours float32 [u, 4, MAX_CONTOUR_POINTS, 2] padded with their last point, lengths int32 [u, 4],
+    distance transforms float32 [u, S, S, 4]: distance of each pixel centre to the contour, pixels;
+    ``data.lips.NO_CONTOUR_DISTANCE`` where a contour is absent).
+  """
+  import cv2  # pylint: disable=g-import-not-at-top
+  u, size = inner_pixels.shape[0], inner_pixels.shape[1]
+  pmax = schema.MAX_CONTOUR_POINTS
+  contours = np.zeros((u, schema.NUM_LIP_CONTOURS, pmax, 2), np.float32)
+  lengths = np.zeros((u, schema.NUM_LIP_CONTOURS), np.int32)
+  dts = np.empty((u, size, size, schema.NUM_LIP_CONTOURS), np.float32)
+  for i in range(u):
+    for lip in range(2):  # channels 2 lip (outer), 2 lip + 1 (inner)
+      c_out, c_in = 2 * lip, 2 * lip + 1
+      pts = outer[i, lip]
+      contours[i, c_out, :len(pts)], contours[i, c_out, len(pts):] = pts, pts[-1]
+      lengths[i, c_out] = len(pts)
+      dts[i, ..., c_out] = lips.distance_transforms_cv2([pts], size)[..., 0]
+      mask = inner_pixels[i, ..., lip] > 0.5
+      pts = lips.inner_contour_points(mask, pmax)[::-1 if lip else 1]  # iBUG order: 60 -> 64, 64 -> 60
+      lengths[i, c_in] = len(pts)
+      if len(pts):
+        contours[i, c_in, :len(pts)], contours[i, c_in, len(pts):] = pts, pts[-1]
+        dts[i, ..., c_in] = cv2.distanceTransform(np.where(mask, 0, 255).astype(np.uint8), cv2.DIST_L2,
+                                                  cv2.DIST_MASK_PRECISE)
+      else:
+        dts[i, ..., c_in] = lips.NO_CONTOUR_DISTANCE
+  return contours, lengths, dts
 
 
 class SyntheticWorld:
@@ -82,10 +110,11 @@ class SyntheticWorld:
     lip = np.zeros(t.num_vertices, np.float32)
     lip[np.asarray(t.triangles)[np.asarray(sem.triangle_regions) > 0].ravel()] = 1.0
     self.lip_vertices = tf.constant(lip[:, None])
-    upper_inner, lower_inner = _inner_arcs(np.asarray(t.vertices), np.asarray(t.triangles), t.landmarks)
     p = synthetic.CONTOUR_POINTS
-    loops = [sem.upper_lip_contour, upper_inner, sem.lower_lip_contour, lower_inner]  # schema order
-    self.contour_vertices = tf.constant(np.stack([_by_index(l, p) for l in loops]).astype(np.int32))
+    # Outer contours: the projected annotated vertex loops (upper, lower). Inner contours are read from the
+    # rendered region map instead (``inner_contour_targets``).
+    loops = [sem.upper_lip_contour, sem.lower_lip_contour]
+    self.outer_contour_vertices = tf.constant(np.stack([_by_index(l, p) for l in loops]).astype(np.int32))
     self.skin_tones = tf.constant(synthetic.SKIN_TONES)
 
   # ------------------------------------------------------------------------------------------- sampling
@@ -173,15 +202,16 @@ class SyntheticWorld:
     r = image_formation.render(vertices, tf.tile(albedo[None], [f, 1, 1]), (angles, translation), sh,
                                self.camera, self.mesh, background=bgs)
     image = tf.round(tf.clip_by_value(r['image'], 0.0, 1.0) * 255.0) / 255.0
-    pts = tf.gather(r['projected'], self.contour_vertices, axis=1)  # [F, 4, P, 2]
-    p, pmax = pts.shape[2], schema.MAX_CONTOUR_POINTS
-    padded = tf.concat([pts, tf.repeat(pts[:, :, -1:], pmax - p, axis=2)], 2)
-    lengths = tf.fill([f, schema.NUM_LIP_CONTOURS], p)
-    # A neutral sample repeats one frame: its distance transforms are computed once.
+    outer = tf.gather(r['projected'], self.outer_contour_vertices, axis=1)  # [F, 2, p, 2]
+    inner = image_formation.inner_lip_contour_pixels(r['regions'])  # [F, S, S, 2]
+    # A neutral sample repeats one frame: its contours and distance transforms are computed once.
     unique = tf.where(neutral, 1, f)
-    dts = tf.numpy_function(pipeline._fast_dts, [padded[:unique], lengths[:unique]], tf.float32,  # pylint: disable=protected-access
-                            stateful=False)
-    dts = tf.gather(dts, tf.where(neutral, tf.zeros([f], tf.int32), tf.range(f)))
+    padded, lengths, dts = tf.numpy_function(
+        contour_targets, [outer[:unique], inner[:unique]], (tf.float32, tf.int32, tf.float32), stateful=False)
+    again = tf.where(neutral, tf.zeros([f], tf.int32), tf.range(f))
+    padded, lengths, dts = (tf.gather(x, again) for x in (padded, lengths, dts))
+    padded = tf.ensure_shape(padded, [f, schema.NUM_LIP_CONTOURS, schema.MAX_CONTOUR_POINTS, 2])
+    lengths = tf.ensure_shape(lengths, [f, schema.NUM_LIP_CONTOURS])
     out = {
         'image': tf.ensure_shape(image, [f, self.size, self.size, 3]),
         'landmarks': r['landmarks2d'],

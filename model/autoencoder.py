@@ -67,7 +67,6 @@ from model import encoder as encoder_lib
 from model import face_model as face_model_lib
 from model import image_formation
 from model import landmarks as landmarks_lib
-from model import semantics as semantics_lib
 from model import template as template_lib
 
 STAGES = ('pose', 'identity', 'combined')
@@ -220,27 +219,8 @@ class Autoencoder(keras.Model):
     raise FileNotFoundError(f'No checkpoint for stage(s) {stages} under {run_dir / CHECKPOINT_DIR}')
 
 
-def inner_lip_contour_pixels(regions: tf.Tensor) -> tf.Tensor:
-  """Inner lip contour pixels from a region map.
-
-  Args:
-    regions: int32 [B, H, W] (-1 background, 0 skin, 1 upper lip, 2 lower lip).
-
-  Returns:
-    float32 [B, H, W, 2]: 1 on upper-lip pixels with a 4-neighbour that is background or lower lip
-    (channel 0), and on lower-lip pixels with a 4-neighbour that is background or upper lip (channel 1).
-  """
-  up, lo = semantics_lib.REGION_UPPER_LIP, semantics_lib.REGION_LOWER_LIP
-  padded = tf.pad(regions, [[0, 0], [1, 1], [1, 1]], constant_values=0)  # outside the image: skin
-  neighbours = [padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]]
-
-  def touches(values):
-    return tf.reduce_any(tf.stack([tf.reduce_any(tf.stack([tf.equal(n, v) for v in values], 0), 0)
-                                   for n in neighbours], 0), 0)
-
-  upper = tf.logical_and(tf.equal(regions, up), touches((-1, lo)))
-  lower = tf.logical_and(tf.equal(regions, lo), touches((-1, up)))
-  return tf.cast(tf.stack([upper, lower], -1), tf.float32)
+# Owned by ``model.image_formation`` (the synthetic world's ground truth uses the same definition).
+inner_lip_contour_pixels = image_formation.inner_lip_contour_pixels
 
 
 class ServingModule(tf.Module):

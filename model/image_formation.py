@@ -313,3 +313,26 @@ def _render(vertices, albedo, pose, sh, camera, mesh, background) -> dict[str, t
       'albedo_image': interpolate(albedo), 'shading_image': interpolate(irradiance),
       'triangle_ids': raster.triangle_ids, 'barycentrics': raster.barycentrics, 'depth': raster.depth,
   }
+
+
+def inner_lip_contour_pixels(regions: tf.Tensor) -> tf.Tensor:
+  """Inner lip contour pixels from a region map.
+
+  Args:
+    regions: int32 [B, H, W] (-1 background, 0 skin, 1 upper lip, 2 lower lip).
+
+  Returns:
+    float32 [B, H, W, 2]: 1 on upper-lip pixels with a 4-neighbour that is background or lower lip
+    (channel 0), and on lower-lip pixels with a 4-neighbour that is background or upper lip (channel 1).
+  """
+  up, lo = semantics_lib.REGION_UPPER_LIP, semantics_lib.REGION_LOWER_LIP
+  padded = tf.pad(regions, [[0, 0], [1, 1], [1, 1]], constant_values=0)  # outside the image: skin
+  neighbours = [padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:]]
+
+  def touches(values):
+    return tf.reduce_any(tf.stack([tf.reduce_any(tf.stack([tf.equal(n, v) for v in values], 0), 0)
+                                   for n in neighbours], 0), 0)
+
+  upper = tf.logical_and(tf.equal(regions, up), touches((-1, lo)))
+  lower = tf.logical_and(tf.equal(regions, lo), touches((-1, up)))
+  return tf.cast(tf.stack([upper, lower], -1), tf.float32)

@@ -207,6 +207,48 @@ DEMO = TrainConfig(
 CONFIGS = {'paper': PAPER, 'demo': DEMO}
 
 
+def parse_assignments(items: typing.Sequence[str], what: str) -> dict[str, float]:
+  """``['lip=0', 'smoothness=1e-4']`` -> ``{'lip': 0.0, 'smoothness': 1e-4}`` (ValueError names ``what``)."""
+  out = {}
+  for item in items:
+    name, sep, value = item.partition('=')
+    try:
+      if not sep:
+        raise ValueError
+      out[name.strip()] = float(value)
+    except ValueError:
+      raise ValueError(f'{what}: expected NAME=VALUE, got {item!r}') from None
+  return out
+
+
+def override(cfg: TrainConfig, loss_weights: typing.Optional[dict[str, float]] = None,
+             stage_steps: typing.Optional[dict[str, float]] = None, step_scale: float = 1.0) -> TrainConfig:
+  """``cfg`` with some loss weights and stage lengths replaced (ablations, longer runs).
+
+  Args:
+    cfg: the base configuration.
+    loss_weights: ``LossWeights`` field -> value (``{'lip': 0}`` turns Eq. 7 off).
+    stage_steps: stage name -> steps.
+    step_scale: multiplies every stage's steps (after ``stage_steps``; at least 1 step each).
+
+  Raises:
+    ValueError: on an unknown loss term or stage, or a negative value.
+  """
+  loss_weights, stage_steps = dict(loss_weights or {}), dict(stage_steps or {})
+  fields = {f.name for f in dataclasses.fields(LossWeights)}
+  bad = sorted(set(loss_weights) - fields)
+  if bad:
+    raise ValueError(f'Unknown loss weight(s) {bad}; expected some of {sorted(fields)}')
+  bad = sorted(set(stage_steps) - {s.name for s in cfg.stages})
+  if bad:
+    raise ValueError(f'Unknown stage(s) {bad}; expected some of {[s.name for s in cfg.stages]}')
+  if step_scale <= 0 or any(v < 0 for v in stage_steps.values()):
+    raise ValueError(f'Steps must be >= 0 and step_scale > 0; got {stage_steps}, {step_scale}')
+  steps = lambda s: max(1, int(round(stage_steps.get(s.name, s.steps) * step_scale)))
+  stages = tuple(dataclasses.replace(s, steps=steps(s)) for s in cfg.stages)
+  return dataclasses.replace(cfg, losses=dataclasses.replace(cfg.losses, **loss_weights), stages=stages)
+
+
 def get_config(name: str) -> TrainConfig:
   if name not in CONFIGS:
     raise ValueError(f'Unknown configuration {name!r}; expected one of {sorted(CONFIGS)}')

@@ -164,7 +164,6 @@ def main(argv):
   del argv
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   absl_logging.set_verbosity(absl_logging.WARNING)
-  import dataclasses  # pylint: disable=g-import-not-at-top
   from common import paths  # pylint: disable=g-import-not-at-top
   from model import autoencoder  # pylint: disable=g-import-not-at-top
   from model import visualize  # pylint: disable=g-import-not-at-top
@@ -173,8 +172,7 @@ def main(argv):
   t_start = time.time()
   cfg = config_lib.DEMO
   if FLAGS.step_scale != 1.0:
-    stages = tuple(dataclasses.replace(s, steps=max(1, int(s.steps * FLAGS.step_scale))) for s in cfg.stages)
-    cfg = dataclasses.replace(cfg, stages=stages)
+    cfg = config_lib.override(cfg, step_scale=FLAGS.step_scale)
   run_dir = pathlib.Path(FLAGS.run_dir)
   out_dir = run_dir / 'demo'
   try:

@@ -39,6 +39,11 @@ flags.DEFINE_string('perceptual_net', 'dlib',
                     "'vgg16:PATH' (a local Keras VGG16 ImageNet .h5; nothing downloads).")
 flags.DEFINE_string('neutral_data', None, 'Glob of neutral-image TFRecords (identity stage; combined 3:1).')
 flags.DEFINE_integer('steps', None, "Override every selected stage's number of steps.")
+flags.DEFINE_list('loss_weights', [], 'Loss weight overrides NAME=VALUE (training.config.LossWeights), e.g. '
+                  "'lip=0' or 'disentanglement=0' for the paper's ablations; recorded in config.json.")
+flags.DEFINE_list('stage_steps', [], 'Stage lengths NAME=STEPS, e.g. '
+                  "pose=2000,identity=2000,combined=8000 (a longer run: each stage's learning-rate schedule "
+                  'is stretched); recorded in config.json.')
 flags.DEFINE_integer('checkpoint_every', None, 'Steps between checkpoints (default: the configuration).')
 flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'], 'tf.distribute strategy.')
 flags.DEFINE_bool('deterministic', False, 'Deterministic ops and input order (slower).')
@@ -59,7 +64,14 @@ def main(argv):
     sys.exit(personalize.main(FLAGS))
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
-  cfg = config_lib.get_config(FLAGS.config)
+  try:
+    cfg = config_lib.override(
+        config_lib.get_config(FLAGS.config),
+        loss_weights=config_lib.parse_assignments(FLAGS.loss_weights, '--loss_weights'),
+        stage_steps=config_lib.parse_assignments(FLAGS.stage_steps, '--stage_steps'))
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
   strategy = tf.distribute.MirroredStrategy() if FLAGS.strategy == 'mirrored' else None
   try:
     features_fn = (trainer_lib.perceptual_features_fn(FLAGS.perceptual_net) if cfg.losses.perceptual > 0

@@ -28,8 +28,9 @@ Output (``root``):
 
 Records use ``data.schema`` exactly like real data. Landmarks are the projected template landmarks (the
 jaw follows the silhouette, as in the model), lip masks are the rendered lip regions, the outer lip contours
-are the projected mesh lip contours and the inner ones the projected arcs of the mouth opening (each
-resampled to 16 points), so the training pipeline cannot tell the two apart. Contours are projected
+are the projected mesh lip contours (resampled to 16 points) and the inner ones the visible boundary of the
+rendered lips facing the mouth (up to 32 pixels; what a lip segmentation of the image shows), so the training
+pipeline cannot tell the two apart. Contours are projected
 without an occlusion test.
 
 Generation is deterministic for a configuration (seed included) and cached: ``ensure_synthetic_dataset``

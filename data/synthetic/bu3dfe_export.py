@@ -96,7 +96,7 @@ def generate_test(rng: np.random.Generator, cfg: config_lib.SyntheticConfig, spa
       verts = (neutral + np.tensordot(w, space.expression, 1)).astype(np.float32)
       angles, trans = sampling.sample_pose(rng, cfg, frontal=True)
       sh = sampling.sample_sh(rng).astype(np.float32)
-      img, lms, _, _ = render.render_batch(space, verts[None], albedo[None], angles[None], trans[None],
+      img, lms, _, _, _ = render.render_batch(space, verts[None], albedo[None], angles[None], trans[None],
                                            sh[None], sampling.sample_background(rng, size)[None], size)
       stem = f'{subject}_{code}{race}'
       mm = verts * 10.0  # the template is in cm, BU-3DFE in mm

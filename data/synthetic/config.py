@@ -10,7 +10,7 @@ import pathlib
 from model import config as model_config
 
 # Bump when the same configuration would produce different bytes (the cache key includes it).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 # Points per stored lip contour (the mesh loops have 30-40 vertices; see lips.resample_polyline).
 CONTOUR_POINTS = 16
 

@@ -17,15 +17,14 @@ class FaceSpace:
     identity: [K, N, 3] ICT identity deltas (K = ``cfg.identity_modes``) on the template.
     expression: [53, N, 3] ICT blendshape deltas; ``expression_names`` their ICT names.
     mesh: ``model.image_formation.RenderMesh`` for rendering.
-    upper_outer, lower_outer, upper_inner, lower_inner: int32 vertex loops of the four lip contours
-      (iBUG order: 48 -> 54, 54 -> 48, 60 -> 64, 64 -> 60).
+    upper_outer, lower_outer: int32 vertex loops of the outer lip contours (iBUG order: 48 -> 54,
+      54 -> 48).
     lip_vertices: bool [N], vertices of the lip regions.
   """
 
   def __init__(self, cfg: config_lib.SyntheticConfig):
     from model import assets  # pylint: disable=g-import-not-at-top
     from model import image_formation  # pylint: disable=g-import-not-at-top
-    from model import semantics  # pylint: disable=g-import-not-at-top
     from model import template as template_lib  # pylint: disable=g-import-not-at-top
     self.template = template_lib.load_template(cfg.region)
     t = self.template
@@ -38,22 +37,6 @@ class FaceSpace:
     sem = t.semantics
     self.upper_outer = np.asarray(sem.upper_lip_contour, np.int32)  # 48 -> 54
     self.lower_outer = np.asarray(sem.lower_lip_contour, np.int32)  # 54 -> 48
-    self.upper_inner, self.lower_inner = self._inner_contours(semantics.boundary_loops(self.triangles))
     lip_tris = self.triangles[np.asarray(sem.triangle_regions) > 0]
     self.lip_vertices = np.zeros(len(self.mean), bool)
     self.lip_vertices[lip_tris.ravel()] = True
-
-  def _inner_contours(self, loops):
-    """Arcs of the mouth-opening boundary loop: upper 60 -> 64 and lower 64 -> 60 (iBUG inner corners)."""
-    lm = self.mean[self.template.landmarks]
-    centre = (lm[62] + lm[66]) / 2
-    loop = min(loops, key=lambda l: np.linalg.norm(self.mean[l].mean(0) - centre))
-    pos = self.mean[loop]
-    i60 = int(np.argmin(np.linalg.norm(pos - lm[60], axis=1)))
-    i64 = int(np.argmin(np.linalg.norm(pos - lm[64], axis=1)))
-    n = len(loop)
-    arc_a = [loop[(i60 + k) % n] for k in range((i64 - i60) % n + 1)]  # 60 -> 64 one way
-    arc_b = [loop[(i64 + k) % n] for k in range((i60 - i64) % n + 1)]  # 64 -> 60 the other way
-    if self.mean[arc_a, 1].mean() >= self.mean[arc_b, 1].mean():
-      return np.asarray(arc_a, np.int32), np.asarray(arc_b, np.int32)
-    return np.asarray(arc_b[::-1], np.int32), np.asarray(arc_a[::-1], np.int32)

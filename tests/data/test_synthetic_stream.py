@@ -44,3 +44,33 @@ def test_groundtruth_landmarks_are_the_projected_groundtruth_mesh():
 def test_unknown_kind_is_rejected():
   with pytest.raises(ValueError, match='kind'):
     synthetic_stream.make_stream('videos')
+
+
+@pytest.mark.parametrize('kind', ['neutral', 'video'])
+def test_lip_targets_agree_with_the_models_own_contours_at_the_true_face(kind):
+  """Eq. 7 evaluated on the ground-truth mesh in its true pose is ~0 for every contour: the targets are
+  what the model's contours are at the truth (the mesh's mouth-opening loop, hidden behind closed lips,
+  was 3-4 px off the visible inner contour and pulled the learned identity towards it)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tf_ops  # pylint: disable=g-import-not-at-top
+  from model import image_formation, lighting  # pylint: disable=g-import-not-at-top
+  from training import losses  # pylint: disable=g-import-not-at-top
+  x = next(iter(synthetic_stream.make_stream(kind, batch_size=None, num_frames=2, count=1, seed=3,
+                                             groundtruth=True)))
+  world = synthetic_stream.SyntheticWorld(num_frames=2)
+  albedo = tf.fill([2, world.template.num_vertices, 3], 0.5)
+  r = image_formation.render(x['gt_vertices'], albedo, (x['gt_angles'], x['gt_translation']),
+                             lighting.ambient_sh(batch_size=2), world.camera, world.mesh)
+  outer = tf.gather(r['projected'], world.outer_contour_vertices, axis=1)  # [F, 2, p, 2] at the truth
+  inner = image_formation.inner_lip_contour_pixels(r['regions'])
+  positions = tf_ops.interpolate(r['projected'], r['triangle_ids'], r['barycentrics'], world.mesh.triangles)
+  lengths = x['lip_contour_lengths'].numpy()
+  assert (lengths > 0).all(), lengths  # all four contours visible in these renders
+  for lip in range(2):
+    pts, valid = losses.select_contour_pixels(inner[..., lip], positions, 128)
+    for c, (p, v) in ((2 * lip, (outer[:, lip], tf.ones(outer.shape[:1] + outer.shape[2:3]))),
+                      (2 * lip + 1, (pts, valid))):
+      img = x['lip_contours'][:, c]
+      img_valid = tf.cast(tf.range(img.shape[1])[None] < lengths[:, c:c + 1], tf.float32)
+      term = losses.contour_terms(p, v, x['lip_distance'][..., c], img, img_valid, threshold=20.0).numpy()
+      assert (term < 0.6).all(), (c, term)  # px + px^2; the outer DTs are drawn at 1/16 px (~0.4 px)

@@ -191,3 +191,27 @@ def test_two_replica_step_equals_one_replica_step_on_the_same_global_batch(tmp_p
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=k)
     moved |= bool(np.any(a != 0))
   assert moved
+
+
+def test_config_overrides_change_weights_and_steps_and_the_hash_and_reject_unknown_names():
+  cfg = config_lib.override(config_lib.DEMO, loss_weights=config_lib.parse_assignments(['lip=0'], 'x'),
+                            stage_steps={'combined': 1000})
+  assert cfg.losses.lip == 0.0 and cfg.losses.landmark == config_lib.DEMO.losses.landmark
+  assert [s.steps for s in cfg.stages] == [s.steps for s in config_lib.DEMO.stages[:2]] + [1000]
+  assert cfg.hash() != config_lib.DEMO.hash()
+  assert [s.steps for s in config_lib.override(cfg, step_scale=0.5).stages][-1] == 500
+  with pytest.raises(ValueError, match='Unknown loss weight'):
+    config_lib.override(config_lib.DEMO, loss_weights={'lips': 0})
+  with pytest.raises(ValueError, match='Unknown stage'):
+    config_lib.override(config_lib.DEMO, stage_steps={'warmup': 3})
+  with pytest.raises(ValueError, match='NAME=VALUE'):
+    config_lib.parse_assignments(['lip'], '--loss_weights')
+
+
+def test_main_rejects_an_unknown_loss_weight_with_exit_status_2(tmp_path):
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  proc = subprocess.run([sys.executable, '-m', 'training.main', f'--run_dir={tmp_path / "run"}',
+                         '--loss_weights=lipz=0'], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 2 and 'Unknown loss weight' in proc.stderr, proc.stderr[-2000:]
+  assert not (tmp_path / 'run').exists()
