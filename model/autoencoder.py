@@ -150,9 +150,26 @@ class Autoencoder(keras.Model):
 
   # ----------------------------------------------------------------------------------------------- call
 
-  def decode(self, params: dict[str, tf.Tensor], force_neutral: bool = False) -> dict[str, tf.Tensor]:
+  def _landmarks(self, vertices, rotation, translation):
+    """Projected landmarks [BF, 68, 2] (dynamic jaw) of model-space ``vertices`` [BF, N, 3] in a pose."""
+    cam_v = camera_lib.rigid_transform(vertices, rotation, translation)
+    candidates = tf.gather(tf.stop_gradient(cam_v), tf.reshape(self.mesh.jaw_candidates, [-1]), axis=1)
+    shape = tf.concat([tf.shape(cam_v)[:1], tf.shape(self.mesh.jaw_candidates), [2]], 0)
+    candidate_points = tf.reshape(camera_lib.project(candidates, self.camera), shape)
+    lm = landmarks_lib.landmark_vertices_from_candidates(candidate_points, rotation, self.mesh.landmarks,
+                                                         self.mesh.jaw_candidates, self.mesh.jaw_sides)
+    return camera_lib.project(tf.gather(cam_v, lm, axis=1, batch_dims=1), self.camera)
+
+  def decode(self, params: dict[str, tf.Tensor], force_neutral: bool = False,
+             render: bool = True) -> dict[str, tf.Tensor]:
     """Face model + rendering from encoder-style parameters (``alpha``, ``beta``, ``delta``, ``sh``,
-    ``angles``, ``translation`` as in the module docstring)."""
+    ``angles``, ``translation`` as in the module docstring).
+
+    ``render=False`` skips image formation: the output holds the parameters, ``vertices``,
+    ``identity_vertices``, ``expression_deformation``, ``graph_deformation``, ``landmarks2d`` and
+    ``mean_landmarks2d`` only (what the landmark, smoothness and coefficient terms read; the pose stage
+    trains on these at a fraction of the cost).
+    """
     alpha, beta = params['alpha'], params['beta']
     delta = params['delta']
     if force_neutral:
@@ -164,34 +181,38 @@ class Autoencoder(keras.Model):
     repeat = lambda x: tf.repeat(x, f, axis=0)
     fm = self.face_model(alpha=repeat(alpha), delta=flat(delta), beta=repeat(beta))
     pose = (flat(params['angles']), flat(params['translation']))
-    r = image_formation.render(fm['vertices'], fm['albedo'], pose, flat(params['sh']), self.camera, self.mesh)
-    # Mean-mesh landmarks in the same pose (the paper's landmark loss on the mean mesh).
     rotation, translation = image_formation.pose_to_rotation_translation(pose)
+    # Mean-mesh landmarks in the same pose (the paper's landmark loss on the mean mesh).
     mean = tf.broadcast_to(self.face_model.mean_vertices, tf.shape(fm['vertices']))
-    mean_projected = camera_lib.project(camera_lib.rigid_transform(mean, rotation, translation), self.camera)
-    mean_lm = landmarks_lib.select_landmark_vertices(mean_projected, rotation, self.mesh.landmarks,
-                                                     self.mesh.jaw_candidates, self.mesh.jaw_sides)
-    mean_landmarks = tf.gather(mean_projected, mean_lm, axis=1, batch_dims=1)
-    outer = tf.gather(r['projected'], self.outer_loops, axis=1)  # [BF, 2, K, 2]
-    positions = tf_ops.interpolate(r['projected'], r['triangle_ids'], r['barycentrics'], self.mesh.triangles)
-    inner = inner_lip_contour_pixels(r['regions'])
+    mean_landmarks = self._landmarks(mean, rotation, translation)
     identity_vertices = self.face_model.mean_vertices + fm['identity_deformation']
-    return {
+    out = {
         **params, 'delta': delta,
         'vertices': unflat(fm['vertices']), 'albedo': unflat(fm['albedo'])[:, 0],
         'identity_vertices': unflat(identity_vertices)[:, 0],
         'expression_deformation': unflat(fm['expression_deformation']),
         'graph_deformation': unflat(fm['graph_deformation']),
+        'mean_landmarks2d': unflat(mean_landmarks),
+    }
+    if not render:
+      out['landmarks2d'] = unflat(self._landmarks(fm['vertices'], rotation, translation))
+      return out
+    r = image_formation.render(fm['vertices'], fm['albedo'], pose, flat(params['sh']), self.camera, self.mesh)
+    outer = tf.gather(r['projected'], self.outer_loops, axis=1)  # [BF, 2, K, 2]
+    positions = tf_ops.interpolate(r['projected'], r['triangle_ids'], r['barycentrics'], self.mesh.triangles)
+    inner = inner_lip_contour_pixels(r['regions'])
+    out.update({
         'image': unflat(r['image']), 'mask': unflat(r['mask']), 'lip_masks': unflat(r['lip_masks']),
-        'landmarks2d': unflat(r['landmarks2d']), 'mean_landmarks2d': unflat(mean_landmarks),
+        'landmarks2d': unflat(r['landmarks2d']),
         'outer_lip_contours': unflat(outer), 'inner_lip_pixels': unflat(inner),
         'pixel_positions': unflat(positions), 'albedo_image': unflat(r['albedo_image']),
         'shading_image': unflat(r['shading_image']), 'normals': unflat(r['normals']),
-    }
+    })
+    return out
 
-  def call(self, images, training=None, force_neutral: bool = False):
+  def call(self, images, training=None, force_neutral: bool = False, render: bool = True):
     params = self.encoder(images, training=training)
-    return self.decode(params, force_neutral=force_neutral)
+    return self.decode(params, force_neutral=force_neutral, render=render)
 
   # ---------------------------------------------------------------------------------------------- loading
 

@@ -100,6 +100,10 @@ class Adam(tf.Module):
 # -------------------------------------------------------------------------------------------- losses
 
 
+# Loss terms that read the rendered image; a stage without them (pose) skips image formation.
+IMAGE_TERMS = frozenset({'lip', 'photometric', 'perceptual'})
+
+
 def compute_losses(out: dict, batch: dict, stage: config_lib.StageConfig, weights: config_lib.LossWeights,
                    graph_edges: tf.Tensor, features_fn=None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
   """Weighted per-sample total [B] and the unweighted per-sample terms {name: [B]} of a stage."""
@@ -311,7 +315,8 @@ class Trainer:
 
     def replica_step(batch):
       with tf.GradientTape() as tape:
-        out = ae(batch['image'], training=True, force_neutral=stage.force_neutral)
+        out = ae(batch['image'], training=True, force_neutral=stage.force_neutral,
+                 render=bool(IMAGE_TERMS.intersection(stage.losses)))
         total, terms = compute_losses(out, batch, stage, weights, ae.graph_edges, self.features_fn)
         loss = tf.reduce_sum(total) / global_batch
       grads = tape.gradient(loss, variables)
