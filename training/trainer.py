@@ -104,11 +104,17 @@ class Adam(tf.Module):
 IMAGE_TERMS = frozenset({'lip', 'photometric', 'perceptual'})
 
 
+def active_terms(stage: config_lib.StageConfig, weights: config_lib.LossWeights) -> set[str]:
+  """The stage's loss terms with a non-zero weight."""
+  return {t for t in stage.losses if getattr(weights, t) > 0}
+
+
 def compute_losses(out: dict, batch: dict, stage: config_lib.StageConfig, weights: config_lib.LossWeights,
                    graph_edges: tf.Tensor, features_fn=None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-  """Weighted per-sample total [B] and the unweighted per-sample terms {name: [B]} of a stage."""
+  """Weighted per-sample total [B] and the unweighted per-sample terms {name: [B]} of a stage (terms whose
+  weight is 0, an ablation, are neither computed nor reported)."""
   terms = {}
-  used = set(stage.losses)
+  used = active_terms(stage, weights)
   if 'landmark' in used:
     terms['landmark'] = losses.landmark_loss(out['landmarks2d'], batch['landmarks'])
   if 'landmark_mean' in used:
@@ -316,7 +322,7 @@ class Trainer:
     def replica_step(batch):
       with tf.GradientTape() as tape:
         out = ae(batch['image'], training=True, force_neutral=stage.force_neutral,
-                 render=bool(IMAGE_TERMS.intersection(stage.losses)))
+                 render=bool(IMAGE_TERMS & active_terms(stage, weights)))
         total, terms = compute_losses(out, batch, stage, weights, ae.graph_edges, self.features_fn)
         loss = tf.reduce_sum(total) / global_batch
       grads = tape.gradient(loss, variables)
