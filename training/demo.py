@@ -30,6 +30,8 @@ import time
 from absl import flags
 import numpy as np
 
+from training import heldout
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string('run_dir', 'runs/demo', 'Run folder.')
 flags.DEFINE_float('step_scale', 1.0, "Multiply every stage's number of steps (quick checks: 0.1).")
@@ -37,65 +39,6 @@ flags.DEFINE_integer('heldout', 24, 'Held-out synthetic samples (x N_f frames) f
 flags.DEFINE_string('photos', None, 'Folder of photos to reconstruct (default: the shared photos).')
 flags.DEFINE_bool('train', True, 'Train (False: evaluate an existing run folder).')
 flags.DEFINE_bool('strict', False, 'Exit with status 1 when a learning check fails (default: report it).')
-
-HELDOUT_SEED_OFFSET = 1000
-
-
-def similarity_align(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-  """Umeyama similarity alignment of ``source`` [N, 3] onto ``target`` [N, 3]; returns aligned source."""
-  mu_s, mu_t = source.mean(0), target.mean(0)
-  s, t = source - mu_s, target - mu_t
-  cov = t.T @ s / len(s)
-  u, d, vt = np.linalg.svd(cov)
-  sign = np.eye(3)
-  if np.linalg.det(u) * np.linalg.det(vt) < 0:
-    sign[2, 2] = -1
-  rot = u @ sign @ vt
-  scale = np.trace(np.diag(d) @ sign) / s.var(0).sum()
-  return scale * s @ rot.T + mu_t
-
-
-def rmse_mm(pred: np.ndarray, gt: np.ndarray) -> float:
-  """Per-vertex RMSE in mm after similarity alignment (inputs in cm)."""
-  aligned = similarity_align(pred.astype(np.float64), gt.astype(np.float64))
-  return float(np.sqrt(np.mean(np.sum((aligned - gt) ** 2, -1))) * 10.0)
-
-
-def evaluate(ae, batches) -> dict:
-  """Landmark error (px) and geometry error (mm) of ``ae`` on held-out batches with ground truth."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from model import semantics  # pylint: disable=g-import-not-at-top
-  idx = np.asarray(semantics.LANDMARKS66)
-  lm_err, geo, mean_geo, paired = [], [], [], []
-  mean = ae.face_model.mean_vertices.numpy()
-  for batch in batches:
-    out = ae(tf.constant(batch['image']))
-    d = np.linalg.norm(out['landmarks2d'].numpy()[:, :, idx] - batch['landmarks'][:, :, idx], axis=-1)
-    lm_err.append(d.mean())
-    verts = out['vertices'].numpy()
-    for b in range(verts.shape[0]):
-      for f in range(verts.shape[1]):
-        geo.append(rmse_mm(verts[b, f], batch['gt_vertices'][b, f]))
-        mean_geo.append(rmse_mm(mean, batch['gt_vertices'][b, f]))
-      n = verts.shape[1]
-      paired.append(np.mean(geo[-n:]) - np.mean(mean_geo[-n:]))  # per sample (its frames share a face)
-  diff = np.asarray(paired)
-  half_width = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float('nan')
-  return {'landmark_px': float(np.mean(lm_err)), 'geometry_mm': float(np.mean(geo)),
-          'mean_template_geometry_mm': float(np.mean(mean_geo)),
-          'geometry_minus_mean_template_mm': float(diff.mean()),
-          'geometry_minus_mean_template_ci95_mm': float(half_width),
-          'samples_better_than_mean_template': float(np.mean(diff < 0))}
-
-
-def heldout_batches(cfg, count: int) -> list[dict]:
-  from data import synthetic_stream  # pylint: disable=g-import-not-at-top
-  ds = synthetic_stream.make_stream('video', batch_size=4, seed=cfg.seed + HELDOUT_SEED_OFFSET,
-                                    num_frames=cfg.model.num_frames, groundtruth=True, count=count,
-                                    parallel=2)
-  keys = ('image', 'landmarks', 'gt_vertices', 'lip_distance', 'lip_contours', 'lip_contour_lengths',
-          'is_neutral')
-  return [{k: b[k].numpy() for k in keys} for b in ds]
 
 
 def loss_curves(run_dir: pathlib.Path, stages, path: pathlib.Path) -> None:
@@ -198,12 +141,12 @@ def main(argv):
     trainer.save_serving_model()
   train_seconds = time.time() - t_start
   print('evaluating on held-out synthetic samples ...')
-  batches = heldout_batches(cfg, FLAGS.heldout)
+  batches = heldout.heldout_batches(cfg, FLAGS.heldout)
   untrained = autoencoder.Autoencoder(cfg.model, cfg.encoder, seed=cfg.seed,
                                       basis_init_stddev=cfg.basis_init_stddev)
-  before = evaluate(untrained, batches)
+  before = heldout.evaluate(untrained, batches)
   ae = autoencoder.Autoencoder.from_run_dir(run_dir)
-  after = evaluate(ae, batches)
+  after = heldout.evaluate(ae, batches)
   lm_drop = 1.0 - after['landmark_px'] / before['landmark_px']
   checks = {'landmark_error_halved': lm_drop >= 0.5,
             'geometry_below_mean_template': after['geometry_mm'] < after['mean_template_geometry_mm']}
