@@ -64,7 +64,10 @@ class Adam(tf.Module):
   """Adam (Kingma & Ba) with per-variable learning-rate scales and a cosine decay to 10%.
 
   ``apply(grads)`` must run in cross-replica context (or without a strategy): it assigns the mirrored
-  variables directly, so every replica holds the same values.
+  variables directly, so every replica holds the same values. Plain variables are updated by TensorFlow's
+  fused ``ResourceApplyAdam`` kernel (one multi-threaded pass over var, m and v), with its epsilon scaled
+  so that the update is exactly ``lr s m_hat / (sqrt(v_hat) + eps)``; distributed (mirrored) variables
+  through the equivalent assignments.
   """
 
   def __init__(self, variables: typing.Sequence[tf.Variable], learning_rate: float, total_steps: int,
@@ -90,10 +93,17 @@ class Adam(tf.Module):
     self.iterations.assign_add(1)
     t = tf.cast(self.iterations, tf.float32)
     c1, c2 = 1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t
+    b1_power, b2_power = self.beta1 ** t, self.beta2 ** t
+    eps_hat = self.eps * tf.sqrt(c2)  # ResourceApplyAdam: lr sqrt(c2) / c1 * m / (sqrt(v) + eps_hat)
     for var, g, m, v, s in zip(self.variables_, grads, self.m, self.v, self.scales):
-      m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
-      v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
-      var.assign_sub(lr * s * (m / c1) / (tf.sqrt(v / c2) + self.eps))
+      if isinstance(var, tf.distribute.DistributedValues):
+        m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
+        v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
+        var.assign_sub(lr * s * (m / c1) / (tf.sqrt(v / c2) + self.eps))
+        continue
+      tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=b1_power,
+                                   beta2_power=b2_power, lr=lr * s, beta1=self.beta1, beta2=self.beta2,
+                                   epsilon=eps_hat, grad=tf.convert_to_tensor(g, var.dtype))
     return lr
 
 

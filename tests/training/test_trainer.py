@@ -215,3 +215,26 @@ def test_main_rejects_an_unknown_loss_weight_with_exit_status_2(tmp_path):
                         timeout=300)
   assert proc.returncode == 2 and 'Unknown loss weight' in proc.stderr, proc.stderr[-2000:]
   assert not (tmp_path / 'run').exists()
+
+
+def test_adam_fused_update_equals_the_textbook_formula_with_scales_and_cosine_decay():
+  rng = np.random.default_rng(0)
+  shapes = [(30, 4), (7,)]
+  init = [rng.normal(size=s).astype(np.float32) for s in shapes]
+  grads = [[rng.normal(size=s).astype(np.float32) * (1e-4 if k == 1 else 1.0) for s in shapes]
+           for k in range(4)]
+  variables = [tf.Variable(x) for x in init]
+  opt = trainer_lib.Adam(variables, 1e-2, 10, [1.0, 0.5])
+  for g in grads:
+    opt.apply([tf.constant(x) for x in g])
+  expected = [x.astype(np.float64) for x in init]
+  m = [np.zeros(s) for s in shapes]
+  v = [np.zeros(s) for s in shapes]
+  for t, g in enumerate(grads, start=1):
+    lr = 1e-2 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * (t - 1) / 10)))
+    for i, scale in enumerate([1.0, 0.5]):
+      m[i] = 0.9 * m[i] + 0.1 * g[i]
+      v[i] = 0.999 * v[i] + 0.001 * g[i].astype(np.float64) ** 2
+      expected[i] -= lr * scale * (m[i] / (1 - 0.9 ** t)) / (np.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8)
+  for var, e in zip(variables, expected):
+    np.testing.assert_allclose(var.numpy(), e, rtol=1e-5, atol=1e-6)
