@@ -101,7 +101,8 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
       except FileNotFoundError as e:
         skipped.append(str(e))
         continue
-      res.append(subspace.evaluate(m, ict_identity_modes))
+      p = pathlib.Path(m)
+      res.append(subspace.evaluate(m, ict_identity_modes, name=p.name if p.is_dir() else p.stem))
     text = subspace.markdown(res) if res else '### Learned vs true ICT spaces\n'
     return {'models': res, 'skipped': skipped}, text + ''.join(f'\nSkipped: {s}\n' for s in skipped)
 

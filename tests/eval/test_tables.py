@@ -207,4 +207,5 @@ def test_report_runs_every_synthetic_table(synthetic, ict_export, tmp_path):
   text = (tmp_path / 'report.md').read_text()
   for needle in ('1.75 ± 0.44', '0.54', '0.0116', '0.15', '| mean template |', '| ict |'):
     assert needle in text, needle
+  assert [m['model'] for m in out['sections']['synthetic/subspace']['models']] == ['ict']
   assert (tmp_path / 'report.json').exists()
