@@ -191,7 +191,7 @@ def main(argv):
   if not all(checks.values()):
     failed = sorted(k for k, v in checks.items() if not v)
     print(f'LEARNING NOT SHOWN by this run: {failed} (see README, "Training": in the demo budget the '
-          'geometry bases barely leave the mean face)')
+          'geometry stays close to the mean face; training.probe measures why)')
     if FLAGS.strict:
       sys.exit(1)
 
