@@ -50,7 +50,7 @@ def test_unknown_kind_is_rejected():
 def test_lip_targets_agree_with_the_models_own_contours_at_the_true_face(kind):
   """Eq. 7 evaluated on the ground-truth mesh in its true pose is ~0 for every contour: the targets are
   what the model's contours are at the truth (the mesh's mouth-opening loop, hidden behind closed lips,
-  was 3-4 px off the visible inner contour and pulled the learned identity towards it)."""
+  was 3-4 px off the visible inner contour: a target no face could meet)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tf_ops  # pylint: disable=g-import-not-at-top
   from model import image_formation, lighting  # pylint: disable=g-import-not-at-top
