@@ -66,7 +66,6 @@ from model import deformation_graph
 from model import encoder as encoder_lib
 from model import face_model as face_model_lib
 from model import image_formation
-from model import landmarks as landmarks_lib
 from model import template as template_lib
 
 STAGES = ('pose', 'identity', 'combined')
@@ -153,12 +152,7 @@ class Autoencoder(keras.Model):
   def _landmarks(self, vertices, rotation, translation):
     """Projected landmarks [BF, 68, 2] (dynamic jaw) of model-space ``vertices`` [BF, N, 3] in a pose."""
     cam_v = camera_lib.rigid_transform(vertices, rotation, translation)
-    candidates = tf.gather(tf.stop_gradient(cam_v), tf.reshape(self.mesh.jaw_candidates, [-1]), axis=1)
-    shape = tf.concat([tf.shape(cam_v)[:1], tf.shape(self.mesh.jaw_candidates), [2]], 0)
-    candidate_points = tf.reshape(camera_lib.project(candidates, self.camera), shape)
-    lm = landmarks_lib.landmark_vertices_from_candidates(candidate_points, rotation, self.mesh.landmarks,
-                                                         self.mesh.jaw_candidates, self.mesh.jaw_sides)
-    return camera_lib.project(tf.gather(cam_v, lm, axis=1, batch_dims=1), self.camera)
+    return image_formation.project_landmarks(cam_v, rotation, self.camera, self.mesh)[0]
 
   def decode(self, params: dict[str, tf.Tensor], force_neutral: bool = False,
              render: bool = True) -> dict[str, tf.Tensor]:

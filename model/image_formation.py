@@ -259,6 +259,31 @@ def render(vertices: tf.Tensor, albedo: tf.Tensor, pose, sh: tf.Tensor,
     return _render(vertices, albedo, pose, sh, camera, mesh, background)
 
 
+def project_landmarks(cam_v: tf.Tensor, rotation: tf.Tensor, camera: camera_lib.Camera,
+                      mesh: RenderMesh) -> tuple[tf.Tensor, tf.Tensor]:
+  """The 68 landmarks (dynamic jaw) of camera-space vertices.
+
+  Projects only the vertices it needs (the jaw candidates, then the chosen 68), so that a caller that
+  needs no full projection computes none.
+
+  Args:
+    cam_v: [B, N, 3] camera-space vertices, cm.
+    rotation: [B, 3, 3] head rotation (model to camera; picks the jaw side).
+    camera: intrinsics.
+    mesh: the ``RenderMesh`` (landmarks, jaw candidates).
+
+  Returns:
+    (landmarks2d [B, 68, 2] pixels, landmark vertex indices int32 [B, 68]).
+  """
+  candidate_points = tf.reshape(
+      camera_lib.project(tf.gather(tf.stop_gradient(cam_v), tf.reshape(mesh.jaw_candidates, [-1]), axis=1),
+                         camera),
+      tf.concat([tf.shape(cam_v)[:1], tf.shape(mesh.jaw_candidates), [2]], 0))
+  lm_vertices = landmarks_lib.landmark_vertices_from_candidates(
+      candidate_points, rotation, mesh.landmarks, mesh.jaw_candidates, mesh.jaw_sides)
+  return camera_lib.project(tf.gather(cam_v, lm_vertices, axis=1, batch_dims=1), camera), lm_vertices
+
+
 def _render(vertices, albedo, pose, sh, camera, mesh, background) -> dict[str, tf.Tensor]:
   camera = camera or camera_lib.Camera()
   if not isinstance(camera, camera_lib.Camera):
@@ -295,16 +320,7 @@ def _render(vertices, albedo, pose, sh, camera, mesh, background) -> dict[str, t
   regions = tf.where(covered, tf.gather(mesh.triangle_regions, tf.maximum(raster.triangle_ids, 0)), -1)
   lip_masks = tf.cast(tf.stack([tf.equal(regions, semantics_lib.REGION_UPPER_LIP),
                                 tf.equal(regions, semantics_lib.REGION_LOWER_LIP)], -1), tf.float32)
-  # Landmarks project only the vertices they need (the jaw candidates, the chosen 68), so that
-  # ``projected`` of all vertices is computed only where it is used.
-  batch = tf.shape(cam_v)[0]
-  candidates = tf.reshape(mesh.jaw_candidates, [-1])
-  candidate_points = tf.reshape(
-      camera_lib.project(tf.gather(tf.stop_gradient(cam_v), candidates, axis=1), camera),
-      tf.concat([[batch], tf.shape(mesh.jaw_candidates), [2]], 0))
-  lm_vertices = landmarks_lib.landmark_vertices_from_candidates(
-      candidate_points, rotation, mesh.landmarks, mesh.jaw_candidates, mesh.jaw_sides)
-  landmarks2d = camera_lib.project(tf.gather(cam_v, lm_vertices, axis=1, batch_dims=1), camera)
+  landmarks2d, lm_vertices = project_landmarks(cam_v, rotation, camera, mesh)
   return {
       'image': image, 'mask': mask, 'regions': regions, 'lip_masks': lip_masks,
       'landmarks2d': landmarks2d, 'landmark_vertices': lm_vertices,
