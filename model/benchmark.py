@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+import tf_ops
 from model import camera as camera_lib
 from model import config
 from model import deformation_graph
@@ -95,7 +96,8 @@ def make_step(model, mesh, camera, batch_size: int, seed: int = 0):
       r = image_formation.render(out['vertices'], out['albedo'], (angles, translation), sh, camera,
                                  mesh)
       with tf.name_scope('loss'):
-        loss = (tf.reduce_mean(r['mask'] * tf.square(r['image'] - target))
+        # Photometric term as in training.losses.photometric_loss (Eq. 8): channel sum, then the mask.
+        loss = (tf.reduce_sum(tf_ops.masked_squared_error(r['image'], target, r['mask'])) / (batch_size * h * w)
                 + 1e-4 * tf.reduce_mean(tf.square(r['landmarks2d'] - lm_target))
                 + tf.reduce_mean(face_model_lib.graph_smoothness(out['graph_deformation'],
                                                                  model.graph_edges)))

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 import keras
 
+import tf_ops
 from model import config as config_lib
 from model import shape_checks
 
@@ -48,6 +49,14 @@ def upsample(upsampling: tf.SparseTensor, node_values: tf.Tensor) -> tf.Tensor:
   flat = tf.reshape(tf.transpose(node_values, [1, 0, 2]), [g, b * c])
   out = tf.sparse.sparse_dense_matmul(upsampling, flat)
   return tf.transpose(tf.reshape(out, [-1, b, c]), [1, 0, 2])
+
+
+def _basis_product(coefficients: tf.Tensor, basis: tf.Tensor) -> tf.Tensor:
+  """coefficients [B, K] @ basis [D, K]^T -> [B, D]: the fused CPU op where ``tf_ops`` enables it (one
+  pass over a tall basis; a general matrix product packs it first), else ``tf.matmul``."""
+  if tf_ops.fused_ops_enabled():
+    return tf_ops.basis_product(coefficients, basis)
+  return tf.matmul(coefficients, basis, transpose_b=True)
 
 
 def orthogonal_complement_projection(basis: tf.Tensor, against: tf.Tensor) -> tf.Tensor:
@@ -94,7 +103,7 @@ def project_out_of_span(vectors: tf.Tensor, against: tf.Tensor) -> tf.Tensor:
   chol = tf.linalg.cholesky(gram + load * tf.eye(k))
   coefficients = tf.linalg.cholesky_solve(chol, tf.matmul(against, vectors, transpose_a=True,
                                                           transpose_b=True))  # [k, B]
-  return vectors - tf.matmul(coefficients, against, transpose_a=True, transpose_b=True)
+  return vectors - _basis_product(tf.transpose(coefficients), against)
 
 
 class FaceModel(keras.layers.Layer):
@@ -195,18 +204,17 @@ class FaceModel(keras.layers.Layer):
                           for name, size in (('alpha', self.num_identity), ('delta', self.num_expression),
                                              ('beta', self.num_albedo)))
     g = self.num_nodes
-    graph_id = tf.matmul(alpha, self.m_gid, transpose_b=True)  # [B, 3G]
+    graph_id = _basis_product(alpha, self.m_gid)  # [B, 3G]
     if self.orthogonalize and self.num_expression > 0:
       graph_id = project_out_of_span(graph_id, self.m_gexp)  # = alpha @ identity_basis()^T
     graph_id = tf.reshape(graph_id, [-1, g, 3])
-    graph_exp = tf.reshape(tf.matmul(delta, self.m_gexp, transpose_b=True), [-1, g, 3])
+    graph_exp = tf.reshape(_basis_product(delta, self.m_gexp), [-1, g, 3])
     graph_total = graph_id + graph_exp
     # One sparse product for the vertices; the two parts are separate products that a traced function
     # skips when they are not used.
     vertex_id = upsample(self.upsampling, graph_id)
     vertex_exp = upsample(self.upsampling, graph_exp)
-    albedo = self.mean_albedo + tf.reshape(
-        tf.matmul(beta, self.m_r, transpose_b=True), [-1, self.num_vertices, 3])
+    albedo = self.mean_albedo + tf.reshape(_basis_product(beta, self.m_r), [-1, self.num_vertices, 3])
     return {
         'vertices': self.mean_vertices + upsample(self.upsampling, graph_total),
         'albedo': albedo,

@@ -284,6 +284,38 @@ def project_landmarks(cam_v: tf.Tensor, rotation: tf.Tensor, camera: camera_lib.
   return camera_lib.project(tf.gather(cam_v, lm_vertices, axis=1, batch_dims=1), camera), lm_vertices
 
 
+def shade_vertices(vertices: tf.Tensor, albedo: tf.Tensor, rotation: tf.Tensor, translation: tf.Tensor,
+                   sh: tf.Tensor, camera: camera_lib.Camera, mesh: RenderMesh,
+                   fused: typing.Optional[bool] = None) -> typing.Tuple[tf.Tensor, ...]:
+  """The per-vertex half of image formation: pose, normals, SH shading (Eq. 4), clip coordinates.
+
+  Args:
+    vertices: [B, N, 3] model-space geometry, cm.
+    albedo: [B, N, 3] reflectance.
+    rotation: [B, 3, 3]; translation: [B, 3] cm.
+    sh: [B, 9, 3] SH coefficients.
+    camera: intrinsics.
+    mesh: the ``RenderMesh``.
+    fused: True: the fused CPU op ``tf_ops.shade_vertices``; False: plain TensorFlow
+      (``camera.rigid_transform``, ``vertex_normals``, ``lighting.shading``, ``camera.to_clip``);
+      None: ``tf_ops.fused_ops_enabled()`` decides (fused on a CPU, plain where a GPU is visible). Both
+      give the same values and gradients to float32 rounding.
+
+  Returns:
+    (camera_vertices, normals, irradiance, colors) [B, N, 3] each and clip coordinates [B, N, 4].
+  """
+  if fused is None:
+    fused = tf_ops.fused_ops_enabled()
+  if fused:
+    a, c = camera_lib.clip_matrix(camera)
+    return tuple(tf_ops.shade_vertices(vertices, albedo, rotation, translation, sh, mesh.triangles,
+                                       np.concatenate([a, c[np.newaxis]], 0)))
+  cam_v = camera_lib.rigid_transform(vertices, rotation, translation)
+  normals = vertex_normals(cam_v, mesh.triangles, incidence=mesh.incidence)
+  irradiance = lighting.shading(normals, sh)
+  return cam_v, normals, irradiance, albedo * irradiance, camera_lib.to_clip(cam_v, camera)
+
+
 def _render(vertices, albedo, pose, sh, camera, mesh, background) -> dict[str, tf.Tensor]:
   camera = camera or camera_lib.Camera()
   if not isinstance(camera, camera_lib.Camera):
@@ -296,11 +328,8 @@ def _render(vertices, albedo, pose, sh, camera, mesh, background) -> dict[str, t
   sh = check('sh', sh, ('B', lighting.NUM_SH_COEFFICIENTS, 3))
   rotation, translation = pose_to_rotation_translation(pose)
   check('rotation (from pose)', rotation, ('B', 3, 3))
-  cam_v = camera_lib.rigid_transform(vertices, rotation, translation)
-  normals = vertex_normals(cam_v, mesh.triangles, incidence=mesh.incidence)
-  irradiance = lighting.shading(normals, sh)
-  colors = albedo * irradiance
-  clip = camera_lib.to_clip(cam_v, camera)
+  cam_v, normals, irradiance, colors, clip = shade_vertices(vertices, albedo, rotation, translation, sh,
+                                                            camera, mesh)
   raster = tf_ops.rasterize(clip, mesh.triangles, camera.image_size)
 
   def interpolate(attributes):  # one call per output: a tf.function runs only the ones it uses

@@ -4,6 +4,9 @@ Public API::
 
   rasterize(clip_vertices, triangles, image_size) -> RasterOutput(triangle_ids, barycentrics, depth)
   interpolate(attributes, triangle_ids, barycentrics, triangles) -> [B, H, W, C]
+  shade_vertices(vertices, albedo, rotation, translation, sh, triangles, clip_transform) -> ShadedVertices
+  basis_product(coefficients, basis) -> [B, D]      (fused CPU ops, ``fused_ops.py``)
+  masked_squared_error(a, b, mask) -> [N]
 
 Conventions (see ``rasterizer.py`` for the details): clip-space vertices ``[B, V, 4]`` (x, y, z, w),
 OpenGL-style NDC, pixel (ix, iy) samples its centre, image row 0 is the TOP row of the image.
@@ -15,10 +18,15 @@ The API is imported lazily, so that ``tf_ops.build`` and
 
 import importlib
 
-__all__ = ['MAX_IMAGE_SIZE', 'RasterOutput', 'interpolate', 'rasterize']
+_RASTERIZER = ['MAX_IMAGE_SIZE', 'RasterOutput', 'interpolate', 'rasterize']
+_FUSED_OPS = ['ShadedVertices', 'basis_product', 'fused_ops_enabled', 'masked_squared_error',
+              'shade_vertices']
+__all__ = _RASTERIZER + _FUSED_OPS
 
 
 def __getattr__(name):
-  if name in __all__:
+  if name in _RASTERIZER:
     return getattr(importlib.import_module('tf_ops.rasterizer'), name)
+  if name in _FUSED_OPS:
+    return getattr(importlib.import_module('tf_ops.fused_ops'), name)
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -28,8 +28,12 @@ OUTPUT = PACKAGE_DIR / '_rasterizer_ops.so'
 NUMPY_MODULE = '_numpy_kernels'
 
 # Sources, relative to tf_ops/cc/.
-KERNEL_SOURCES = ['rasterize_cpu.cc', 'rasterize_cpu_avx2.cc']  # framework-free CPU kernels (+ AVX2 path)
-OP_SOURCES = ['ops.cc', 'rasterize_op.cc', 'interpolate_op.cc']  # TF registrations and glue
+# Framework-free CPU kernels: the rasterizer (+ its AVX2 path) and the fused ops (vertex shading, basis
+# product, masked squared error).
+KERNEL_SOURCES = ['rasterize_cpu.cc', 'rasterize_cpu_avx2.cc', 'shade_vertices_cpu.cc', 'basis_product_cpu.cc',
+                  'masked_squared_error_cpu.cc']
+OP_SOURCES = ['ops.cc', 'rasterize_op.cc', 'interpolate_op.cc', 'shade_vertices_op.cc',
+              'basis_product_op.cc', 'masked_squared_error_op.cc']  # TF registrations and glue
 NUMPY_MODULE_SOURCES = ['numpy_module.cc']  # pybind11 binding
 CUDA_SOURCES = ['rasterize_cuda.cu']  # framework-free CUDA kernels (nvcc)
 

@@ -162,6 +162,29 @@ void RasterizeGradBandBaseline(const float* clip_vertices, const int32_t* triang
 void InterpolateCpu(const float* attributes, int32_t channels, const int32_t* triangles,
                     const int32_t* triangle_ids, const float* barycentrics, int64_t pixel_begin,
                     int64_t pixel_end, float* out) {
+  if (channels == 3) {  // colours, the common case: the same arithmetic without per-pixel loops or memset
+    for (int64_t p = pixel_begin; p < pixel_end; ++p) {
+      float* o = out + 3 * p;
+      const int32_t t = triangle_ids[p];
+      if (t < 0) {
+        o[0] = o[1] = o[2] = 0.0f;
+        continue;
+      }
+      const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+      const float* b = barycentrics + 3 * p;
+      const float* a0 = attributes + 3 * static_cast<int64_t>(tri[0]);
+      const float* a1 = attributes + 3 * static_cast<int64_t>(tri[1]);
+      const float* a2 = attributes + 3 * static_cast<int64_t>(tri[2]);
+      const float b0 = b[0], b1 = b[1], b2 = b[2];
+      const float x = b0 * a0[0] + b1 * a1[0] + b2 * a2[0];
+      const float y = b0 * a0[1] + b1 * a1[1] + b2 * a2[1];
+      const float z = b0 * a0[2] + b1 * a1[2] + b2 * a2[2];
+      o[0] = x;
+      o[1] = y;
+      o[2] = z;
+    }
+    return;
+  }
   for (int64_t p = pixel_begin; p < pixel_end; ++p) {
     float* o = out + p * channels;
     const int32_t t = triangle_ids[p];
@@ -182,6 +205,33 @@ void InterpolateGradCpu(const float* attributes, int32_t channels, const int32_t
                         const int32_t* triangle_ids, const float* barycentrics,
                         const float* grad_out, int64_t pixel_begin, int64_t pixel_end,
                         float* grad_attributes, float* grad_barycentrics) {
+  if (channels == 3) {  // the same arithmetic and order as the general loop below, unrolled
+    for (int64_t p = pixel_begin; p < pixel_end; ++p) {
+      float* gb = grad_barycentrics + 3 * p;
+      const int32_t t = triangle_ids[p];
+      if (t < 0) {
+        gb[0] = gb[1] = gb[2] = 0.0f;
+        continue;
+      }
+      const int32_t* tri = triangles + 3 * static_cast<int64_t>(t);
+      const float* b = barycentrics + 3 * p;
+      const float g0 = grad_out[3 * p], g1 = grad_out[3 * p + 1], g2 = grad_out[3 * p + 2];
+      for (int k = 0; k < 3; ++k) {
+        const float* a = attributes + 3 * static_cast<int64_t>(tri[k]);
+        float* ga = grad_attributes + 3 * static_cast<int64_t>(tri[k]);
+        const float bk = b[k];
+        float acc = 0.0f;
+        acc += g0 * a[0];
+        acc += g1 * a[1];
+        acc += g2 * a[2];
+        ga[0] += bk * g0;
+        ga[1] += bk * g1;
+        ga[2] += bk * g2;
+        gb[k] = acc;
+      }
+    }
+    return;
+  }
   for (int64_t p = pixel_begin; p < pixel_end; ++p) {
     float* gb = grad_barycentrics + 3 * p;
     const int32_t t = triangle_ids[p];
