@@ -97,7 +97,8 @@ def make_step(model, mesh, camera, batch_size: int, seed: int = 0):
                                  mesh)
       with tf.name_scope('loss'):
         # Photometric term as in training.losses.photometric_loss (Eq. 8): channel sum, then the mask.
-        loss = (tf.reduce_sum(tf_ops.masked_squared_error(r['image'], target, r['mask'])) / (batch_size * h * w)
+        photometric = tf_ops.masked_squared_error(r['image'], target, r['mask'])
+        loss = (tf.reduce_sum(photometric) / (batch_size * h * w)
                 + 1e-4 * tf.reduce_mean(tf.square(r['landmarks2d'] - lm_target))
                 + tf.reduce_mean(face_model_lib.graph_smoothness(out['graph_deformation'],
                                                                  model.graph_edges)))

@@ -85,7 +85,7 @@ def shade_vertices(vertices, albedo, rotation, translation, sh, triangles, clip_
 
 
 def basis_product(coefficients, basis) -> tf.Tensor:
-  """out[b, i] = sum_k coefficients[b, k] basis[i, k] (= ``tf.matmul(coefficients, basis, transpose_b=True)``).
+  """out[b, i] = sum_k coefficients[b, k] basis[i, k] (``tf.matmul(coefficients, basis, transpose_b=True)``).
 
   One pass over the basis, forward and backward (CPU); differentiable with respect to both inputs.
 

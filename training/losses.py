@@ -19,6 +19,7 @@ import typing
 
 import tensorflow as tf
 
+import tf_ops
 from model import semantics
 
 LANDMARKS66 = tf.constant(semantics.LANDMARKS66, tf.int32)
@@ -222,15 +223,20 @@ def photometric_loss(images: tf.Tensor, rendered: tf.Tensor, mask: tf.Tensor) ->
     mask: [B, F, S, S, 1] rendered mask M_i.
 
   Returns:
-    [B].
+    [B], differentiable with respect to ``rendered`` (the frames and the mask are constants).
   """
   images = _check('images', images, 5, [3])
   rendered = _check('rendered', rendered, 5, [3])
   mask = _check('mask', mask, 5, [1])
   _same_leading('images', images, 'rendered', rendered, 4)
   _same_leading('images', images, 'mask', mask, 4)
-  sq = tf.reduce_sum(tf.square(images - rendered), -1, keepdims=True) * mask
-  per_frame = tf.reduce_sum(sq, [2, 3, 4]) / tf.maximum(tf.reduce_sum(mask, [2, 3, 4]), 1.0)
+  # One fused pass on a CPU (tf_ops.masked_squared_error; plain TF where a GPU is visible). The input
+  # frames and the mask are constants of the loss: no gradient flows to them.
+  shape = tf.shape(rendered)
+  frames = tf.concat([[shape[0] * shape[1]], shape[2:]], 0)
+  sq = tf.reshape(tf_ops.masked_squared_error(tf.reshape(rendered, frames), tf.reshape(images, frames),
+                                              tf.reshape(mask, tf.concat([frames[:3], [1]], 0))), shape[:2])
+  per_frame = sq / tf.maximum(tf.reduce_sum(mask, [2, 3, 4]), 1.0)
   return tf.reduce_mean(per_frame, 1)
 
 

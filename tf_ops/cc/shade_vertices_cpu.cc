@@ -94,21 +94,37 @@ void ShadeNormalsCpu(const ShadeImage& image, const VertexCorners& incidence, co
                      float* colors) {
   float sh[kShCoefficients * 3];  // a local copy: the outputs cannot alias it
   std::copy(image.sh, image.sh + kShCoefficients * 3, sh);
-  for (int64_t i = begin; i < end; ++i) {
-    float s[3];
-    SumFaceNormals(incidence, face_normals, i, s);
-    const float scale = 1.0f / std::sqrt(std::max(s[0] * s[0] + s[1] * s[1] + s[2] * s[2], eps));
-    float* n = normals + 3 * i;
-    n[0] = s[0] * scale;
-    n[1] = s[1] * scale;
-    n[2] = s[2] * scale;
-    float h[kShCoefficients];
-    ShBasis(n[0], n[1], n[2], h);
-    for (int c = 0; c < 3; ++c) {
-      float e = 0.0f;
-      for (int k = 0; k < kShCoefficients; ++k) e += h[k] * sh[3 * k + c];
-      irradiance[3 * i + c] = e;
-      colors[3 * i + c] = image.albedo[3 * i + c] * e;
+  constexpr int kW = 8;
+  for (int64_t i0 = begin; i0 < end; i0 += kW) {
+    const int width = static_cast<int>(std::min<int64_t>(kW, end - i0));
+    float sx[kW] = {}, sy[kW] = {}, sz[kW] = {};
+    for (int l = 0; l < width; ++l) {
+      float s[3];
+      SumFaceNormals(incidence, face_normals, i0 + l, s);
+      sx[l] = s[0]; sy[l] = s[1]; sz[l] = s[2];
+    }
+    float nx[kW], ny[kW], nz[kW], e0[kW], e1[kW], e2[kW];
+    for (int l = 0; l < kW; ++l) {
+      const float q = sx[l] * sx[l] + sy[l] * sy[l] + sz[l] * sz[l];
+      const float scale = 1.0f / __builtin_sqrtf(q > eps ? q : eps);
+      const float x = sx[l] * scale, y = sy[l] * scale, z = sz[l] * scale;
+      nx[l] = x; ny[l] = y; nz[l] = z;
+      const float h1 = kH1 * y, h2 = kH1 * z, h3 = kH1 * x, h4 = kH2 * x * y, h5 = kH2 * y * z,
+                  h6 = kH20 * (3.0f * z * z - 1.0f), h7 = kH2 * x * z, h8 = kH22 * (x * x - y * y);
+      e0[l] = kH0 * sh[0] + h1 * sh[3] + h2 * sh[6] + h3 * sh[9] + h4 * sh[12] + h5 * sh[15] +
+              h6 * sh[18] + h7 * sh[21] + h8 * sh[24];
+      e1[l] = kH0 * sh[1] + h1 * sh[4] + h2 * sh[7] + h3 * sh[10] + h4 * sh[13] + h5 * sh[16] +
+              h6 * sh[19] + h7 * sh[22] + h8 * sh[25];
+      e2[l] = kH0 * sh[2] + h1 * sh[5] + h2 * sh[8] + h3 * sh[11] + h4 * sh[14] + h5 * sh[17] +
+              h6 * sh[20] + h7 * sh[23] + h8 * sh[26];
+    }
+    for (int l = 0; l < width; ++l) {
+      const int64_t i = i0 + l;
+      normals[3 * i] = nx[l]; normals[3 * i + 1] = ny[l]; normals[3 * i + 2] = nz[l];
+      irradiance[3 * i] = e0[l]; irradiance[3 * i + 1] = e1[l]; irradiance[3 * i + 2] = e2[l];
+      colors[3 * i] = image.albedo[3 * i] * e0[l];
+      colors[3 * i + 1] = image.albedo[3 * i + 1] * e1[l];
+      colors[3 * i + 2] = image.albedo[3 * i + 2] * e2[l];
     }
   }
 }
@@ -116,54 +132,65 @@ void ShadeNormalsCpu(const ShadeImage& image, const VertexCorners& incidence, co
 void ShadeGradVerticesCpu(const ShadeImage& image, const VertexCorners& incidence,
                           const float* face_normals, const float* irradiance, const ShadeUpstream& grad,
                           float eps, int64_t begin, int64_t end, float* grad_albedo,
-                          float* grad_unnormalised, float* grad_camera, double* sh_partial) {
-  float sh[kShCoefficients * 3], a[16];  // local copies: the outputs cannot alias them
+                          float* grad_unnormalised, double* sh_partial) {
+  float sh[kShCoefficients * 3];  // a local copy: the outputs cannot alias it
   std::copy(image.sh, image.sh + kShCoefficients * 3, sh);
-  std::copy(image.clip_transform, image.clip_transform + 16, a);
-  float sh_sum[kShCoefficients * 3] = {};  // this range's sum in float (a block: ~1e-6 relative)
-  for (int64_t i = begin; i < end; ++i) {
-    // Shading: dE = upstream irradiance + upstream colour * albedo; d albedo = upstream colour * E.
-    float de[3];
-    for (int c = 0; c < 3; ++c) {
-      const float g_color = grad.colors ? grad.colors[3 * i + c] : 0.0f;
-      de[c] = (grad.irradiance ? grad.irradiance[3 * i + c] : 0.0f) + g_color * image.albedo[3 * i + c];
-      grad_albedo[3 * i + c] = g_color * irradiance[3 * i + c];
-    }
-    float s[3];
-    SumFaceNormals(incidence, face_normals, i, s);
-    const float q = s[0] * s[0] + s[1] * s[1] + s[2] * s[2];
-    const float scale = 1.0f / std::sqrt(std::max(q, eps));
-    const float x = s[0] * scale, y = s[1] * scale, z = s[2] * scale;
-    float h[kShCoefficients], w[kShCoefficients];
-    ShBasis(x, y, z, h);
-    for (int k = 0; k < kShCoefficients; ++k) {
-      w[k] = sh[3 * k] * de[0] + sh[3 * k + 1] * de[1] + sh[3 * k + 2] * de[2];
-      for (int c = 0; c < 3; ++c) sh_sum[3 * k + c] += h[k] * de[c];
-    }
-    // dn = upstream normal + sum_k w_k dH_k/dn.
-    float dn[3] = {grad.normals ? grad.normals[3 * i] : 0.0f, grad.normals ? grad.normals[3 * i + 1] : 0.0f,
-                   grad.normals ? grad.normals[3 * i + 2] : 0.0f};
-    dn[0] += kH1 * w[3] + kH2 * (y * w[4] + z * w[7]) + 2.0f * kH22 * x * w[8];
-    dn[1] += kH1 * w[1] + kH2 * (x * w[4] + z * w[5]) - 2.0f * kH22 * y * w[8];
-    dn[2] += kH1 * w[2] + kH2 * (y * w[5] + x * w[7]) + 6.0f * kH20 * z * w[6];
-    // n = s / sqrt(max(q, eps)): ds = scale (dn - n (n . dn)) where q >= eps, else scale dn.
-    const float radial = q >= eps ? x * dn[0] + y * dn[1] + z * dn[2] : 0.0f;
-    float* ds = grad_unnormalised + 3 * i;
-    ds[0] = scale * (dn[0] - x * radial);
-    ds[1] = scale * (dn[1] - y * radial);
-    ds[2] = scale * (dn[2] - z * radial);
-    // Direct camera-space gradient: upstream camera_vertices + A . upstream clip.
-    float* dc = grad_camera + 3 * i;
-    for (int j = 0; j < 3; ++j) {
-      float g = grad.camera_vertices ? grad.camera_vertices[3 * i + j] : 0.0f;
-      if (grad.clip) {
-        const float* gc = grad.clip + 4 * i;
-        g += a[4 * j] * gc[0] + a[4 * j + 1] * gc[1] + a[4 * j + 2] * gc[2] + a[4 * j + 3] * gc[3];
+  constexpr int kW = 8;
+  float sh_lanes[kShCoefficients * 3][kW] = {};  // per-lane sums of this range
+  for (int64_t i0 = begin; i0 < end; i0 += kW) {
+    const int width = static_cast<int>(std::min<int64_t>(kW, end - i0));
+    // Gather into lanes (lanes past `width` stay zero: they add nothing to the sums).
+    float sx[kW] = {}, sy[kW] = {}, sz[kW] = {}, d0[kW] = {}, d1[kW] = {}, d2[kW] = {};
+    float g0[kW] = {}, g1[kW] = {}, g2[kW] = {};
+    for (int l = 0; l < width; ++l) {
+      const int64_t i = i0 + l;
+      float s[3];
+      SumFaceNormals(incidence, face_normals, i, s);
+      sx[l] = s[0]; sy[l] = s[1]; sz[l] = s[2];
+      float de[3];
+      for (int c = 0; c < 3; ++c) {
+        const float g_color = grad.colors[3 * i + c];
+        de[c] = grad.irradiance[3 * i + c] + g_color * image.albedo[3 * i + c];
+        grad_albedo[3 * i + c] = g_color * irradiance[3 * i + c];
       }
-      dc[j] = g;
+      d0[l] = de[0]; d1[l] = de[1]; d2[l] = de[2];
+      g0[l] = grad.normals[3 * i]; g1[l] = grad.normals[3 * i + 1]; g2[l] = grad.normals[3 * i + 2];
+    }
+    float o0[kW], o1[kW], o2[kW];
+    for (int l = 0; l < kW; ++l) {
+      const float q = sx[l] * sx[l] + sy[l] * sy[l] + sz[l] * sz[l];
+      const float scale = 1.0f / __builtin_sqrtf(q > eps ? q : eps);
+      const float x = sx[l] * scale, y = sy[l] * scale, z = sz[l] * scale;
+      const float h[kShCoefficients] = {kH0, kH1 * y, kH1 * z, kH1 * x, kH2 * x * y, kH2 * y * z,
+                                        kH20 * (3.0f * z * z - 1.0f), kH2 * x * z, kH22 * (x * x - y * y)};
+      float w[kShCoefficients];
+#pragma GCC unroll 9
+      for (int k = 0; k < kShCoefficients; ++k) {
+        w[k] = sh[3 * k] * d0[l] + sh[3 * k + 1] * d1[l] + sh[3 * k + 2] * d2[l];
+        sh_lanes[3 * k][l] += h[k] * d0[l];
+        sh_lanes[3 * k + 1][l] += h[k] * d1[l];
+        sh_lanes[3 * k + 2][l] += h[k] * d2[l];
+      }
+      const float dx = g0[l] + kH1 * w[3] + kH2 * (y * w[4] + z * w[7]) + 2.0f * kH22 * x * w[8];
+      const float dy = g1[l] + kH1 * w[1] + kH2 * (x * w[4] + z * w[5]) - 2.0f * kH22 * y * w[8];
+      const float dz = g2[l] + kH1 * w[2] + kH2 * (y * w[5] + x * w[7]) + 6.0f * kH20 * z * w[6];
+      const float radial = (q >= eps ? 1.0f : 0.0f) * (x * dx + y * dy + z * dz);
+      o0[l] = scale * (dx - x * radial);
+      o1[l] = scale * (dy - y * radial);
+      o2[l] = scale * (dz - z * radial);
+    }
+    for (int l = 0; l < width; ++l) {
+      const int64_t i = i0 + l;
+      grad_unnormalised[3 * i] = o0[l];
+      grad_unnormalised[3 * i + 1] = o1[l];
+      grad_unnormalised[3 * i + 2] = o2[l];
     }
   }
-  for (int k = 0; k < kShCoefficients * 3; ++k) sh_partial[k] += sh_sum[k];
+  for (int k = 0; k < kShCoefficients * 3; ++k) {
+    float sum = 0.0f;
+    for (int l = 0; l < kW; ++l) sum += sh_lanes[k][l];
+    sh_partial[k] += sum;
+  }
 }
 
 void ShadeGradTrianglesCpu(const float* camera_vertices, const int32_t* triangles,
@@ -189,13 +216,20 @@ void ShadeGradTrianglesCpu(const float* camera_vertices, const int32_t* triangle
 }
 
 void ShadeGradPoseCpu(const ShadeImage& image, const VertexCorners& incidence, const float* corner_grads,
-                      const float* grad_camera, int64_t begin, int64_t end, float* grad_vertices,
+                      const ShadeUpstream& grad, int64_t begin, int64_t end, float* grad_vertices,
                       double* pose_partial) {
-  float r[9];  // a local copy: the outputs cannot alias it
+  float r[9], a[16];  // local copies: the outputs cannot alias them
   std::copy(image.rotation, image.rotation + 9, r);
+  std::copy(image.clip_transform, image.clip_transform + 16, a);
   float pose_sum[12] = {};  // this range's sum in float, as in ShadeGradVerticesCpu
   for (int64_t i = begin; i < end; ++i) {
-    float d[3] = {grad_camera[3 * i], grad_camera[3 * i + 1], grad_camera[3 * i + 2]};
+    // d/dcam_i: upstream camera_vertices + A . upstream clip + the corner gradients of vertex i.
+    const float* gc = grad.clip + 4 * i;
+    float d[3];
+    for (int j = 0; j < 3; ++j) {
+      d[j] = grad.camera_vertices[3 * i + j] +
+             (a[4 * j] * gc[0] + a[4 * j + 1] * gc[1] + a[4 * j + 2] * gc[2] + a[4 * j + 3] * gc[3]);
+    }
     for (int64_t j = incidence.offsets[i]; j < incidence.offsets[i + 1]; ++j) {
       const float* g = corner_grads + 3 * static_cast<int64_t>(incidence.corners[j]);
       d[0] += g[0];

@@ -58,7 +58,7 @@ void ShadeNormalsCpu(const ShadeImage& image, const VertexCorners& incidence, co
                      float eps, int64_t begin, int64_t end, float* normals, float* irradiance,
                      float* colors);
 
-// Upstream gradients of one image (each may be null = zero): [N, 3] except clip [N, 4].
+// Upstream gradients of one image (all given; zeros for unused outputs): [N, 3] except clip [N, 4].
 struct ShadeUpstream {
   const float* camera_vertices;
   const float* normals;
@@ -67,13 +67,12 @@ struct ShadeUpstream {
   const float* clip;
 };
 
-// Gradient phase 1, vertices [begin, end): grad_albedo [N, 3]; grad_unnormalised [N, 3] (d/ds_i);
-// grad_camera [N, 3] (the direct part: upstream camera_vertices and clip); adds this range's
-// d/dgamma into sh_partial [9 * 3] (double). irradiance: the forward output.
+// Gradient phase 1, vertices [begin, end): grad_albedo [N, 3] and grad_unnormalised [N, 3] (d/ds_i);
+// adds this range's d/dgamma into sh_partial [9 * 3] (double). irradiance: the forward output.
 void ShadeGradVerticesCpu(const ShadeImage& image, const VertexCorners& incidence,
                           const float* face_normals, const float* irradiance, const ShadeUpstream& grad,
                           float eps, int64_t begin, int64_t end, float* grad_albedo,
-                          float* grad_unnormalised, float* grad_camera, double* sh_partial);
+                          float* grad_unnormalised, double* sh_partial);
 
 // Gradient phase 2, triangles [begin, end): corner_grads [T, 3, 3], the gradient of the loss with
 // respect to each corner's camera-space position through f_t.
@@ -81,10 +80,11 @@ void ShadeGradTrianglesCpu(const float* camera_vertices, const int32_t* triangle
                            const float* grad_unnormalised, int64_t begin, int64_t end,
                            float* corner_grads);
 
-// Gradient phase 3, vertices [begin, end): grad_vertices [N, 3] = R^T (grad_camera_i + the corner
-// gradients of vertex i); adds this range's d/dR (9, row-major) and d/dt (3) into pose_partial [12].
+// Gradient phase 3, vertices [begin, end): grad_vertices [N, 3] = R^T d/dcam_i, with d/dcam_i = upstream
+// camera_vertices + A upstream clip + the corner gradients of vertex i; adds this range's d/dR (9,
+// row-major) and d/dt (3) into pose_partial [12].
 void ShadeGradPoseCpu(const ShadeImage& image, const VertexCorners& incidence, const float* corner_grads,
-                      const float* grad_camera, int64_t begin, int64_t end, float* grad_vertices,
+                      const ShadeUpstream& grad, int64_t begin, int64_t end, float* grad_vertices,
                       double* pose_partial);
 
 }  // namespace c3dmm

@@ -90,7 +90,9 @@ class IncidenceCache {
 
 class ShadeVerticesOp : public ::tensorflow::OpKernel {
  public:
-  explicit ShadeVerticesOp(OpKernelConstruction* ctx) : OpKernel(ctx) { OP_REQUIRES_OK(ctx, ReadEps(ctx, &eps_)); }
+  explicit ShadeVerticesOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ReadEps(ctx, &eps_));
+  }
 
   void Compute(OpKernelContext* ctx) override {
     OP_REQUIRES_OK(ctx, CheckShadeInputs(ctx));
@@ -116,14 +118,15 @@ class ShadeVerticesOp : public ::tensorflow::OpKernel {
     const VertexCorners& incidence = *cached;
     float* cam = outputs[0]->flat<float>().data();
     float* faces = face_normals.flat<float>().data();
-    RunBlocks(ctx, batch, n, "shade vertices", [&](int64_t b, int64_t begin, int64_t end, int64_t) {
+    const char* what = "shade vertices";
+    RunBlocks(ctx, batch, n, what, [&](int64_t b, int64_t begin, int64_t end, int64_t) {
       ShadeTransformCpu(Image(ctx, b, n), begin, end, cam + b * n * 3,
                         outputs[4]->flat<float>().data() + b * n * 4);
     });
-    RunBlocks(ctx, batch, num_triangles, "shade vertices", [&](int64_t b, int64_t begin, int64_t end, int64_t) {
+    RunBlocks(ctx, batch, num_triangles, what, [&](int64_t b, int64_t begin, int64_t end, int64_t) {
       FaceNormalsCpu(cam + b * n * 3, tri, begin, end, faces + b * num_triangles * 3);
     });
-    RunBlocks(ctx, batch, n, "shade vertices", [&](int64_t b, int64_t begin, int64_t end, int64_t) {
+    RunBlocks(ctx, batch, n, what, [&](int64_t b, int64_t begin, int64_t end, int64_t) {
       const int64_t offset = b * n * 3;
       ShadeNormalsCpu(Image(ctx, b, n), incidence, faces + b * num_triangles * 3, eps_, begin, end,
                       outputs[1]->flat<float>().data() + offset, outputs[2]->flat<float>().data() + offset,
@@ -150,7 +153,9 @@ class ShadeVerticesGradOp : public ::tensorflow::OpKernel {
     const int64_t batch = vertices.dim_size(0), n = vertices.dim_size(1);
     const char* names[] = {"camera_vertices", "irradiance", "grad_camera_vertices", "grad_normals",
                            "grad_irradiance", "grad_colors"};
-    for (int k = 0; k < 6; ++k) OP_REQUIRES_OK(ctx, CheckShape(ctx->input(7 + k), vertices.shape(), names[k]));
+    for (int k = 0; k < 6; ++k) {
+      OP_REQUIRES_OK(ctx, CheckShape(ctx->input(7 + k), vertices.shape(), names[k]));
+    }
     OP_REQUIRES_OK(ctx, CheckShape(ctx->input(13), TensorShape({batch, n, 4}), "grad_clip"));
     Tensor triangles;
     OP_REQUIRES_OK(ctx, Int32Indices<CpuTag>(ctx, ctx->input(5), 0, n, "triangles", &triangles));
@@ -162,14 +167,15 @@ class ShadeVerticesGradOp : public ::tensorflow::OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({batch, 3, 3}), &grad_rotation));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(3, TensorShape({batch, 3}), &grad_translation));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(4, TensorShape({batch, kShCoefficients, 3}), &grad_sh));
-    Tensor faces_t, corner_t, unnormalised_t, camera_t, partial_t;
+    Tensor faces_t, corner_t, unnormalised_t, partial_t;
     const int64_t vertex_units = batch * Blocks(n);
-    OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_FLOAT, TensorShape({batch, num_triangles, 3}), &faces_t));
-    OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_FLOAT, TensorShape({batch, num_triangles, 9}), &corner_t));
-    OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_FLOAT, vertices.shape(), &unnormalised_t));
-    OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_FLOAT, vertices.shape(), &camera_t));
+    const auto kFloat = ::tensorflow::DT_FLOAT;
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(kFloat, TensorShape({batch, num_triangles, 3}), &faces_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(kFloat, TensorShape({batch, num_triangles, 9}), &corner_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(kFloat, vertices.shape(), &unnormalised_t));
     // Per-unit partial sums: 27 SH + 12 pose values, in double.
-    OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_DOUBLE, TensorShape({vertex_units, 39}), &partial_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_DOUBLE, TensorShape({vertex_units, 39}),
+                                           &partial_t));
     double* partial = partial_t.flat<double>().data();
     std::fill(partial, partial + vertex_units * 39, 0.0);
     std::shared_ptr<const VertexCorners> cached;
@@ -184,32 +190,32 @@ class ShadeVerticesGradOp : public ::tensorflow::OpKernel {
     float* faces = faces_t.flat<float>().data();
     float* corners = corner_t.flat<float>().data();
     float* unnormalised = unnormalised_t.flat<float>().data();
-    float* camera_grad = camera_t.flat<float>().data();
-    RunBlocks(ctx, batch, num_triangles, "shade vertices gradient",
-              [&](int64_t b, int64_t begin, int64_t end, int64_t) {
-                FaceNormalsCpu(cam + b * n * 3, tri, begin, end, faces + b * num_triangles * 3);
-              });
-    RunBlocks(ctx, batch, n, "shade vertices gradient", [&](int64_t b, int64_t begin, int64_t end, int64_t unit) {
+    auto upstream = [ctx, n](int64_t b) {
       const int64_t offset = b * n * 3;
-      const ShadeUpstream upstream{ctx->input(9).flat<float>().data() + offset,
-                                   ctx->input(10).flat<float>().data() + offset,
-                                   ctx->input(11).flat<float>().data() + offset,
-                                   ctx->input(12).flat<float>().data() + offset,
-                                   ctx->input(13).flat<float>().data() + b * n * 4};
-      ShadeGradVerticesCpu(Image(ctx, b, n), incidence, faces + b * num_triangles * 3,
-                           ctx->input(8).flat<float>().data() + offset, upstream, eps_, begin, end,
-                           grad_albedo->flat<float>().data() + offset, unnormalised + offset,
-                           camera_grad + offset, partial + 39 * unit);
+      return ShadeUpstream{ctx->input(9).flat<float>().data() + offset,
+                           ctx->input(10).flat<float>().data() + offset,
+                           ctx->input(11).flat<float>().data() + offset,
+                           ctx->input(12).flat<float>().data() + offset,
+                           ctx->input(13).flat<float>().data() + b * n * 4};
+    };
+    const char* what = "shade vertices gradient";
+    RunBlocks(ctx, batch, num_triangles, what, [&](int64_t b, int64_t begin, int64_t end, int64_t) {
+      FaceNormalsCpu(cam + b * n * 3, tri, begin, end, faces + b * num_triangles * 3);
     });
-    RunBlocks(ctx, batch, num_triangles, "shade vertices gradient",
-              [&](int64_t b, int64_t begin, int64_t end, int64_t) {
-                ShadeGradTrianglesCpu(cam + b * n * 3, tri, unnormalised + b * n * 3, begin, end,
-                                      corners + b * num_triangles * 9);
-              });
-    RunBlocks(ctx, batch, n, "shade vertices gradient", [&](int64_t b, int64_t begin, int64_t end, int64_t unit) {
+    RunBlocks(ctx, batch, n, what, [&](int64_t b, int64_t begin, int64_t end, int64_t unit) {
       const int64_t offset = b * n * 3;
-      ShadeGradPoseCpu(Image(ctx, b, n), incidence, corners + b * num_triangles * 9, camera_grad + offset,
-                       begin, end, grad_vertices->flat<float>().data() + offset, partial + 39 * unit + 27);
+      ShadeGradVerticesCpu(Image(ctx, b, n), incidence, faces + b * num_triangles * 3,
+                           ctx->input(8).flat<float>().data() + offset, upstream(b), eps_, begin, end,
+                           grad_albedo->flat<float>().data() + offset, unnormalised + offset,
+                           partial + 39 * unit);
+    });
+    RunBlocks(ctx, batch, num_triangles, what, [&](int64_t b, int64_t begin, int64_t end, int64_t) {
+      ShadeGradTrianglesCpu(cam + b * n * 3, tri, unnormalised + b * n * 3, begin, end,
+                            corners + b * num_triangles * 9);
+    });
+    RunBlocks(ctx, batch, n, what, [&](int64_t b, int64_t begin, int64_t end, int64_t unit) {
+      ShadeGradPoseCpu(Image(ctx, b, n), incidence, corners + b * num_triangles * 9, upstream(b), begin, end,
+                       grad_vertices->flat<float>().data() + b * n * 3, partial + 39 * unit + 27);
     });
     // Partial sums in unit order (fixed blocks: the same floats at any thread count).
     const int64_t blocks = Blocks(n);
