@@ -20,6 +20,7 @@ import typing
 import tensorflow as tf
 
 import tf_ops
+from model import face_model
 from model import semantics
 
 LANDMARKS66 = tf.constant(semantics.LANDMARKS66, tf.int32)
@@ -294,9 +295,11 @@ def smoothness_loss(graph_deformation: tf.Tensor, graph_edges: tf.Tensor) -> tf.
   """
   graph_deformation = _check('graph_deformation', graph_deformation, 4, [3])
   graph_edges = _check('graph_edges', graph_edges, 2, [2])
-  a = tf.gather(graph_deformation, graph_edges[:, 0], axis=2)
-  b = tf.gather(graph_deformation, graph_edges[:, 1], axis=2)
-  return tf.reduce_mean(2.0 * tf.reduce_sum(tf.square(a - b), axis=[2, 3]), axis=1)
+  shape = tf.shape(graph_deformation)
+  frames = tf.reshape(graph_deformation, tf.concat([[-1], shape[2:]], 0))
+  frames = tf.ensure_shape(frames, [None, *graph_deformation.shape[2:]])  # keeps G static
+  per_frame = face_model.graph_smoothness(frames, graph_edges)  # each edge once
+  return tf.reduce_mean(2.0 * tf.reshape(per_frame, shape[:2]), axis=1)
 
 
 # ----------------------------------------------------------------------------------------------- Eq. 11

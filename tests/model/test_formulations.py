@@ -116,3 +116,34 @@ def test_face_model_gives_the_same_geometry_and_gradients_with_and_without_fused
     results.append([out['vertices'].numpy(), out['albedo'].numpy()] + [g.numpy() for g in grads])
   for a, b in zip(*results):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+
+
+def test_graph_smoothness_laplacian_gradient_equals_the_gathers_gradient(small_model, rng):
+  edges = small_model.graph_edges
+  deformation = tf.constant(rng.normal(size=(3, small_model.num_nodes, 3)), tf.float32)
+  weights = tf.constant([1.0, -2.0, 0.5])
+
+  def through_gathers(x):
+    a = tf.gather(x, edges[:, 0], axis=1)
+    b = tf.gather(x, edges[:, 1], axis=1)
+    return tf.reduce_sum(tf.square(a - b), axis=[1, 2])
+
+  results = []
+  for energy in (face_model.graph_smoothness, through_gathers):
+    with tf.GradientTape() as tape:
+      tape.watch(deformation)
+      value = energy(deformation, edges) if energy is face_model.graph_smoothness else energy(deformation)
+      loss = tf.reduce_sum(value * weights)
+    results.append((value.numpy(), tape.gradient(loss, deformation).numpy()))
+  np.testing.assert_array_equal(results[0][0], results[1][0])  # the same value computation
+  scale = np.abs(results[1][1]).max()
+  assert scale > 1.0
+  np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-5 * scale)
+
+
+def test_graph_laplacian_is_degree_minus_adjacency_with_rows_summing_to_zero():
+  edges = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
+  laplacian = face_model.graph_laplacian(edges, 5)
+  np.testing.assert_array_equal(np.diag(laplacian), [2, 2, 3, 1, 0])
+  assert laplacian[0, 1] == laplacian[1, 0] == -1 and laplacian[0, 3] == 0
+  np.testing.assert_array_equal(laplacian.sum(1), 0)
