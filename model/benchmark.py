@@ -17,9 +17,10 @@ profiler trace, each op's fastest (``--profile_statistic=min``) or median time o
 top ops, their share, and the split into the rasterizer op (rasterize + interpolate and their
 gradients), the face model, the rest of image formation and the loss.
 ``--variants``: the plain-TF formulations that the model replaced, timed side by side with the ones it
-uses (forward + backward, traced): vertex normals through ``unsorted_segment_sum`` against the
-incidence gathers, and the identity projection through a QR of the expression basis against the Gram
-matrix on the coefficients.
+uses (forward + backward, traced, interleaved): vertex normals through ``unsorted_segment_sum`` against
+the incidence gathers, the identity projection through a QR of the expression basis against the Gram
+matrix on the coefficients, and the whole step with the plain TensorFlow formulations against the fused
+CPU ops (``tf_ops.fused_ops``: vertex shading, basis products, masked squared error).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import tensorflow as tf
 import tqdm
 
 import tf_ops
+from tf_ops import fused_ops
 from model import camera as camera_lib
 from model import config
 from model import deformation_graph
@@ -146,7 +148,24 @@ def _fwd_bwd(fn, variables):
   return tf.function(step)
 
 
-def time_variants(model, mesh, template, batch_size: int, warmup: int, repeats: int) -> list[dict]:
+def _traced(step, fused: bool):
+  """``tf.function(step)``, traced now with the fused CPU ops on or off (``tf_ops.fused_ops_enabled``
+  is read while tracing)."""
+  saved = os.environ.get(fused_ops.FUSED_OPS_ENV)
+  os.environ[fused_ops.FUSED_OPS_ENV] = '1' if fused else '0'
+  try:
+    traced = tf.function(step)
+    traced.get_concrete_function()
+  finally:
+    if saved is None:
+      del os.environ[fused_ops.FUSED_OPS_ENV]
+    else:
+      os.environ[fused_ops.FUSED_OPS_ENV] = saved
+  return traced
+
+
+def time_variants(model, mesh, template, camera, batch_size: int, warmup: int,
+                  repeats: int) -> list[dict]:
   """Replaced plain-TF formulations against the ones in use, interleaved in one process."""
   rng = np.random.default_rng(0)
   vertices = tf.Variable((template.vertices[None] + rng.normal(
@@ -165,8 +184,12 @@ def time_variants(model, mesh, template, batch_size: int, warmup: int, repeats: 
           _fwd_bwd(lambda: face_model_lib.project_out_of_span(
               tf.matmul(alpha, model.m_gid, transpose_b=True), model.m_gexp), basis)),
   }
+  if tf_ops.fused_ops_enabled():  # the whole step: plain TF formulations against the fused CPU ops
+    step = make_step(model, mesh, camera, batch_size)
+    pairs['whole step'] = (_traced(step, fused=False), _traced(step, fused=True))
   names = {'vertex normals': ('unsorted_segment_sum', 'incidence gathers'),
-           'identity projection': ('QR of M_gexp', 'Gram on coefficients')}
+           'identity projection': ('QR of M_gexp', 'Gram on coefficients'),
+           'whole step': ('plain TF ops', 'fused CPU ops')}
   times = {k: ([], []) for k in pairs}
   for fns in pairs.values():
     for fn in fns:
@@ -179,7 +202,9 @@ def time_variants(model, mesh, template, batch_size: int, warmup: int, repeats: 
   for key, (ref, new) in times.items():
     rows.append(dict(component=key, reference=names[key][0], used=names[key][1],
                      reference_ms=1e3 * statistics.median(ref), used_ms=1e3 * statistics.median(new),
-                     speedup=statistics.median(ref) / statistics.median(new)))
+                     speedup=statistics.median(ref) / statistics.median(new),
+                     reference_min_ms=1e3 * min(ref), used_min_ms=1e3 * min(new),
+                     speedup_min=min(ref) / min(new)))
   return rows
 
 
@@ -210,7 +235,8 @@ def measure(threads: int) -> dict:
       profile = dict(level=level, **profiling.op_profile(traced, FLAGS.warmup, FLAGS.repeats,
                                                         FLAGS.profile_statistic))
     if FLAGS.variants and variants is None:
-      variants = time_variants(model, mesh, template, FLAGS.batch_size, FLAGS.warmup, FLAGS.repeats)
+      variants = time_variants(model, mesh, template, camera, FLAGS.batch_size, FLAGS.warmup,
+                               FLAGS.repeats)
   return dict(rows=rows, profile=profile, variants=variants)
 
 
@@ -243,10 +269,12 @@ def main(argv) -> None:
       print(f'\n{res["threads"]} thread(s), level {res["profile"]["level"]}: ', end='')
       profiling.print_profile(res['profile'], FLAGS.profile_top)
     if res['variants']:
-      print(f'\n{res["threads"]} thread(s): replaced formulations, forward+backward, median ms')
+      print(f'\n{res["threads"]} thread(s): replaced formulations, forward+backward, median (min) ms, '
+            'interleaved')
       for v in res['variants']:
-        print(f'  {v["component"]:<20} {v["reference"]:<22} {v["reference_ms"]:>7.2f}   '
-              f'{v["used"]:<22} {v["used_ms"]:>7.2f}   x{v["speedup"]:.2f}')
+        print(f'  {v["component"]:<20} {v["reference"]:<22} {v["reference_ms"]:>7.2f} '
+              f'({v["reference_min_ms"]:.2f})   {v["used"]:<22} {v["used_ms"]:>7.2f} ({v["used_min_ms"]:.2f})'
+              f'   x{v["speedup"]:.2f} (x{v["speedup_min"]:.2f})')
   result = dict(benchmark='model.forward_backward', rows=rows,
                 profiles={r['threads']: r['profile'] for r in results if r['profile']},
                 variants={r['threads']: r['variants'] for r in results if r['variants']},
