@@ -41,10 +41,18 @@ def sparse_to_tf(matrix: sp.spmatrix) -> tf.SparseTensor:
   return tf.sparse.reorder(st)
 
 
-def upsample(upsampling: tf.SparseTensor, node_values: tf.Tensor) -> tf.Tensor:
-  """Applies U [N, G] to node values [B, G, C], returning [B, N, C]."""
+def upsample(upsampling: tf.SparseTensor, node_values: tf.Tensor,
+             padded: typing.Optional[typing.Tuple[tf.Tensor, tf.Tensor]] = None) -> tf.Tensor:
+  """Applies U [N, G] to node values [B, G, C], returning [B, N, C].
+
+  ``padded``: U's rows as (neighbours [N, K], weights [N, K]) (``tf_ops.padded_rows``); with it, the fused
+  CPU op ``tf_ops.upsample_nodes`` runs where ``tf_ops`` enables it (no transposes), else a sparse-dense
+  matrix product.
+  """
   node_values = shape_checks.ShapeChecker('upsample')('node_values', node_values,
                                                       (None, int(upsampling.shape[1]), None))
+  if padded is not None and tf_ops.fused_ops_enabled():
+    return tf_ops.upsample_nodes(node_values, *padded)
   b, g, c = tf.unstack(tf.shape(node_values))
   flat = tf.reshape(tf.transpose(node_values, [1, 0, 2]), [g, b * c])
   out = tf.sparse.sparse_dense_matmul(upsampling, flat)
@@ -181,6 +189,7 @@ class FaceModel(keras.layers.Layer):
     self.mean_albedo = tf.constant(np.asarray(mean_albedo, np.float32))
     self.upsampling_matrix = upsampling.tocsr().astype(np.float32)
     self.upsampling = sparse_to_tf(self.upsampling_matrix)
+    self.upsampling_rows = tuple(tf.constant(x) for x in tf_ops.padded_rows(self.upsampling_matrix))
     self.graph_edges = tf.constant(np.asarray(graph_edges, np.int32))
     seeds = [None] * 3 if seed is None else [seed, seed + 1, seed + 2]
     init = lambda s: keras.initializers.RandomNormal(stddev=init_stddev, seed=s)
@@ -219,11 +228,11 @@ class FaceModel(keras.layers.Layer):
     graph_total = graph_id + graph_exp
     # One sparse product for the vertices; the two parts are separate products that a traced function
     # skips when they are not used.
-    vertex_id = upsample(self.upsampling, graph_id)
-    vertex_exp = upsample(self.upsampling, graph_exp)
+    vertex_id = upsample(self.upsampling, graph_id, self.upsampling_rows)
+    vertex_exp = upsample(self.upsampling, graph_exp, self.upsampling_rows)
     albedo = self.mean_albedo + tf.reshape(_basis_product(beta, self.m_r), [-1, self.num_vertices, 3])
     return {
-        'vertices': self.mean_vertices + upsample(self.upsampling, graph_total),
+        'vertices': self.mean_vertices + upsample(self.upsampling, graph_total, self.upsampling_rows),
         'albedo': albedo,
         'graph_deformation': graph_total,
         'graph_identity': graph_id,

@@ -7,6 +7,7 @@ Public API::
   shade_vertices(vertices, albedo, rotation, translation, sh, triangles, clip_transform) -> ShadedVertices
   basis_product(coefficients, basis) -> [B, D]      (fused CPU ops, ``fused_ops.py``)
   masked_squared_error(a, b, mask) -> [N]
+  upsample_nodes(values, neighbours, weights) -> [B, N, C]
 
 Conventions (see ``rasterizer.py`` for the details): clip-space vertices ``[B, V, 4]`` (x, y, z, w),
 OpenGL-style NDC, pixel (ix, iy) samples its centre, image row 0 is the TOP row of the image.
@@ -20,7 +21,7 @@ import importlib
 
 _RASTERIZER = ['MAX_IMAGE_SIZE', 'RasterOutput', 'interpolate', 'rasterize']
 _FUSED_OPS = ['ShadedVertices', 'basis_product', 'fused_ops_enabled', 'masked_squared_error',
-              'shade_vertices']
+              'padded_rows', 'shade_vertices', 'upsample_nodes']
 __all__ = _RASTERIZER + _FUSED_OPS
 
 

@@ -29,11 +29,12 @@ NUMPY_MODULE = '_numpy_kernels'
 
 # Sources, relative to tf_ops/cc/.
 # Framework-free CPU kernels: the rasterizer (+ its AVX2 path) and the fused ops (vertex shading, basis
-# product, masked squared error).
+# product, masked squared error, node upsampling).
 KERNEL_SOURCES = ['rasterize_cpu.cc', 'rasterize_cpu_avx2.cc', 'shade_vertices_cpu.cc',
-                  'basis_product_cpu.cc', 'masked_squared_error_cpu.cc']
+                  'basis_product_cpu.cc', 'masked_squared_error_cpu.cc', 'upsample_nodes_cpu.cc']
 OP_SOURCES = ['ops.cc', 'rasterize_op.cc', 'interpolate_op.cc', 'shade_vertices_op.cc',
-              'basis_product_op.cc', 'masked_squared_error_op.cc']  # TF registrations and glue
+              'basis_product_op.cc', 'masked_squared_error_op.cc',
+              'upsample_nodes_op.cc']  # TF registrations and glue
 NUMPY_MODULE_SOURCES = ['numpy_module.cc']  # pybind11 binding
 CUDA_SOURCES = ['rasterize_cuda.cu']  # framework-free CUDA kernels (nvcc)
 

@@ -1,4 +1,5 @@
-"""Python API of the fused CPU ops: ``shade_vertices``, ``basis_product``, ``masked_squared_error``.
+"""Python API of the fused CPU ops: ``shade_vertices``, ``basis_product``, ``masked_squared_error``,
+``upsample_nodes``.
 
 Both compute what a few lines of plain TensorFlow compute (``model.image_formation`` keeps that version,
 and the tests compare the two), in one pass over the data and with a hand-written gradient, because the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import typing
 
+import numpy as np
 import tensorflow as tf
 
 from tf_ops import _loader
@@ -134,6 +136,44 @@ def masked_squared_error(a, b, mask, fused: typing.Optional[bool] = None) -> tf.
                                             tf.reshape(mask, flat[:2]))
 
 
+def upsample_nodes(values, neighbours, weights) -> tf.Tensor:
+  """Blends node values into vertices: out[b, n, c] = sum_k weights[n, k] values[b, neighbours[n, k], c].
+
+  The deformation graph's upsampling U (``[N, G]``, at most K non-zeros per row; see
+  ``padded_rows``) applied in the ``[B, rows, C]`` layout, without the transposes a sparse-dense matrix
+  product needs. Differentiable with respect to ``values`` (``neighbours`` and ``weights`` are constants).
+
+  Args:
+    values: float32 [B, G, C].
+    neighbours: int32 or int64 [N, K], values in [0, G).
+    weights: float32 [N, K] (0 for padding).
+
+  Returns:
+    float32 [B, N, C].
+  """
+  values = rasterizer._float32_input(values, 'values')  # pylint: disable=protected-access
+  neighbours = rasterizer._index_input(neighbours, 'neighbours')  # pylint: disable=protected-access
+  weights = rasterizer._float32_input(weights, 'weights')  # pylint: disable=protected-access
+  return _loader.ops().upsample_nodes(values, neighbours, weights)
+
+
+def padded_rows(matrix) -> typing.Tuple[np.ndarray, np.ndarray]:
+  """The rows of a scipy sparse matrix [N, G] as (neighbours int32 [N, K], weights float32 [N, K]).
+
+  K is the largest number of non-zeros in a row; shorter rows are padded with column 0 and weight 0.
+  """
+  csr = matrix.tocsr()
+  counts = np.diff(csr.indptr)
+  k = max(int(counts.max(initial=0)), 1)
+  neighbours = np.zeros((csr.shape[0], k), np.int32)
+  weights = np.zeros((csr.shape[0], k), np.float32)
+  slot = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1], counts)
+  rows = np.repeat(np.arange(csr.shape[0]), counts)
+  neighbours[rows, slot] = csr.indices
+  weights[rows, slot] = csr.data
+  return neighbours, weights
+
+
 def _zeros_if_none(grad, like: tf.Tensor) -> tf.Tensor:
   return tf.zeros_like(like) if grad is None else grad
 
@@ -155,3 +195,8 @@ def _basis_product_grad(op: tf.Operation, grad_out):
 @tf.RegisterGradient('MaskedSquaredError')
 def _masked_squared_error_grad(op: tf.Operation, grad_out):
   return _loader.ops().masked_squared_error_grad(*op.inputs, grad_out), None, None
+
+
+@tf.RegisterGradient('UpsampleNodes')
+def _upsample_nodes_grad(op: tf.Operation, grad_out):
+  return _loader.ops().upsample_nodes_grad(*op.inputs, grad_out), None, None

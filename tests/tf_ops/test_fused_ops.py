@@ -141,6 +141,43 @@ def test_masked_squared_error_jacobian_matches_finite_differences(rng):
                                             [rng.uniform(size=(2, 5, 4, 3))])
 
 
+def _random_upsampling(rng, rows=2100, nodes=37, most=5):
+  """A scipy CSR [rows, nodes] with 0..most non-zeros per row (rows without any included)."""
+  import scipy.sparse as sp  # pylint: disable=import-outside-toplevel
+  counts = rng.integers(0, most + 1, size=rows)
+  indices = np.concatenate([rng.choice(nodes, c, replace=False) for c in counts]).astype(np.int32)
+  indptr = np.concatenate([[0], np.cumsum(counts)])
+  return sp.csr_matrix((rng.uniform(0.1, 1.0, size=len(indices)).astype(np.float32), indices, indptr),
+                       shape=(rows, nodes))
+
+
+def test_padded_rows_hold_every_non_zero_once_and_pad_with_zero_weights(rng):
+  matrix = _random_upsampling(rng)
+  neighbours, weights = tf_ops.padded_rows(matrix)
+  assert neighbours.shape == weights.shape == (2100, 5)
+  dense = np.zeros(matrix.shape, np.float32)
+  np.add.at(dense, (np.repeat(np.arange(2100), 5), neighbours.ravel()), weights.ravel())
+  np.testing.assert_array_equal(dense, matrix.toarray())
+
+
+def test_upsample_nodes_equals_the_sparse_product_and_its_jacobian_matches_finite_differences(rng):
+  matrix = _random_upsampling(rng)
+  neighbours, weights = tf_ops.padded_rows(matrix)
+  values = rng.normal(size=(3, 37, 4)).astype(np.float32)
+  out = tf_ops.upsample_nodes(values, neighbours, weights).numpy()
+  np.testing.assert_allclose(out, np.einsum('ng,bgc->bnc', matrix.toarray(), values), rtol=1e-5, atol=1e-5)
+  grad_out = tf.constant(rng.normal(size=out.shape), tf.float32)
+  tensor = tf.constant(values)
+  with tf.GradientTape() as tape:
+    tape.watch(tensor)
+    loss = tf.reduce_sum(tf_ops.upsample_nodes(tensor, neighbours, weights) * grad_out)
+  expected = np.einsum('ng,bnc->bgc', matrix.toarray(), grad_out.numpy())
+  np.testing.assert_allclose(tape.gradient(loss, tensor).numpy(), expected, rtol=1e-4, atol=1e-4)
+  small = _random_upsampling(rng, rows=9, nodes=6, most=3)
+  assert_gradients_match_finite_differences(lambda v: tf_ops.upsample_nodes(v, *tf_ops.padded_rows(small)),
+                                            [rng.normal(size=(2, 6, 3))])
+
+
 _THREADS = '''
 import sys
 import numpy as np
@@ -167,6 +204,14 @@ with tf.GradientTape(persistent=True) as tape:
   error = tf_ops.masked_squared_error(image, target, mask, fused=True)
 results = list(out) + tape.gradient(loss, args) + [error] + tape.gradient(product, [coefficients, basis])
 results += [tape.gradient(error, image)]
+nodes = tf.constant(rng.normal(size=(3, 700, 3)).astype(np.float32))
+neighbours = rng.integers(0, 700, size=(5000, 4)).astype(np.int32)
+blend = rng.uniform(size=(5000, 4)).astype(np.float32)
+with tf.GradientTape() as tape:
+  tape.watch(nodes)
+  upsampled = tf_ops.upsample_nodes(nodes, neighbours, blend)
+  spread = tf.reduce_sum(upsampled * weights[0])
+results += [upsampled, tape.gradient(spread, nodes)]
 sys.stdout.write(''.join(np.asarray(r).tobytes().hex() for r in results))
 '''
 
@@ -203,6 +248,13 @@ def test_fused_ops_reject_bad_arguments(rng):
   with pytest.raises(tf.errors.InvalidArgumentError):
     tf_ops.masked_squared_error(np.ones((2, 4, 3), np.float32), np.ones((2, 4, 3), np.float32),
                                 np.ones((2, 5, 1), np.float32), fused=True)
+  values = np.ones((2, 6, 3), np.float32)
+  for neighbours, weights in [(np.full((4, 2), 6, np.int32), np.ones((4, 2), np.float32)),  # node 6 of 6
+                              (np.full((4, 2), -1, np.int32), np.ones((4, 2), np.float32)),
+                              (np.zeros((4, 2), np.int32), np.ones((4, 3), np.float32)),
+                              (np.zeros((4,), np.int32), np.ones((4,), np.float32))]:
+    with pytest.raises(tf.errors.InvalidArgumentError):
+      tf_ops.upsample_nodes(values, neighbours, weights)
 
 
 def test_shade_vertices_accepts_int64_triangles_and_an_empty_mesh(rng):

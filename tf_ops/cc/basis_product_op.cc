@@ -37,7 +37,7 @@ class BasisProductOp : public ::tensorflow::OpKernel {
     const float* c = coefficients.flat<float>().data();
     const float* m = basis.flat<float>().data();
     float* o = out->flat<float>().data();
-    RunUnits(ctx, RowBlocks(rows), "basis product", [&](int64_t unit) {
+    RunBlocksGrouped(ctx, RowBlocks(rows), "basis product", [&](int64_t unit) {
       BasisProductCpu(c, m, batch, rows, columns, unit * kBasisBlock,
                       std::min(rows, (unit + 1) * kBasisBlock), o);
     });
@@ -68,7 +68,7 @@ class BasisProductGradOp : public ::tensorflow::OpKernel {
     const float* m = basis.flat<float>().data();
     const float* g = grad_out.flat<float>().data();
     float* gm = grad_basis->flat<float>().data();
-    RunUnits(ctx, units, "basis product gradient", [&](int64_t unit) {
+    RunBlocksGrouped(ctx, units, "basis product gradient", [&](int64_t unit) {
       BasisProductGradCpu(c, m, g, batch, rows, columns, unit * kBasisBlock,
                           std::min(rows, (unit + 1) * kBasisBlock), gm, partial + unit * batch * columns);
     });

@@ -35,7 +35,7 @@ class MaskedSquaredErrorOp : public ::tensorflow::OpKernel {
     const int64_t blocks = PixelBlocks(pixels);
     std::vector<double> partial(images * blocks, 0.0);
     const float *pa = a.flat<float>().data(), *pb = b.flat<float>().data(), *pm = mask.flat<float>().data();
-    RunUnits(ctx, images * blocks, "masked squared error", [&](int64_t unit) {
+    RunBlocksGrouped(ctx, images * blocks, "masked squared error", [&](int64_t unit) {
       const int64_t n = unit / blocks, block = unit % blocks;
       partial[unit] = MaskedSquaredErrorCpu(pa + n * pixels * channels, pb + n * pixels * channels,
                                             pm + n * pixels, channels, block * kErrorBlock,
@@ -68,7 +68,7 @@ class MaskedSquaredErrorGradOp : public ::tensorflow::OpKernel {
     const float *pa = a.flat<float>().data(), *pb = b.flat<float>().data(), *pm = mask.flat<float>().data();
     const float* g = grad_out.flat<float>().data();
     float* ga = grad_a->flat<float>().data();
-    RunUnits(ctx, images * blocks, "masked squared error gradient", [&](int64_t unit) {
+    RunBlocksGrouped(ctx, images * blocks, "masked squared error gradient", [&](int64_t unit) {
       const int64_t n = unit / blocks, block = unit % blocks;
       const int64_t offset = n * pixels * channels;
       MaskedSquaredErrorGradCpu(pa + offset, pb + offset, pm + n * pixels, channels, g[n],

@@ -209,6 +209,20 @@ void RunUnits(OpKernelContext* ctx, int64_t units, const char* what, const Fn& f
   }
 }
 
+// Runs fn(block) for every block in [0, blocks), consecutive blocks grouped into at most two tasks per
+// thread of the intra-op pool: scheduling a task costs microseconds, more than a small block's work. The
+// grouping never changes what a block computes, so per-block results (and partial sums kept per block)
+// are the same at any thread count.
+template <typename Fn>
+void RunBlocksGrouped(OpKernelContext* ctx, int64_t blocks, const char* what, const Fn& fn) {
+  const int threads = ctx->device()->tensorflow_cpu_worker_threads()->num_threads;
+  const int64_t units = std::min<int64_t>(blocks, 2 * static_cast<int64_t>(std::max(threads, 1)));
+  RunUnits(ctx, units, what, [&](int64_t unit) {
+    const int64_t end = (unit + 1) * blocks / units;
+    for (int64_t block = unit * blocks / units; block < end; ++block) fn(block);
+  });
+}
+
 // Gradient accumulation of a split batch: each image owns a disjoint `stride`-float slice of `grad`;
 // when images are split into several bands, each unit accumulates into its own slice of a temporary
 // buffer, summed into `grad` afterwards in unit order, so no two threads ever write the same float

@@ -1,7 +1,8 @@
 // Op registrations (inputs, attributes, shape functions). The kernels: rasterize_op.cc (RasterizeTriangles
 // and its gradient), interpolate_op.cc (InterpolateAttributes and its gradient), shade_vertices_op.cc
 // (ShadeVertices and its gradient, CPU) and basis_product_op.cc (BasisProduct and its gradient, CPU) and
-// masked_squared_error_op.cc (MaskedSquaredError and its gradient, CPU). Index inputs are int32
+// masked_squared_error_op.cc (MaskedSquaredError and its gradient, CPU) and upsample_nodes_op.cc
+// (UpsampleNodes and its gradient, CPU). Index inputs are int32
 // or int64 (Tindices: triangles, Tids: triangle ids); every value is range-checked by the CPU kernels
 // before it is used, so an int64 index never wraps.
 #include "tensorflow/core/framework/op.h"
@@ -207,5 +208,36 @@ REGISTER_OP("MaskedSquaredErrorGrad")
       return Status();
     })
     .Doc("Gradient of MaskedSquaredError with respect to a (b and mask are constants of the loss).");
+
+REGISTER_OP("UpsampleNodes")
+    .Input("values: float32")
+    .Input("neighbours: Tindices")
+    .Input("weights: float32")
+    .Attr("Tindices: {int32, int64}")
+    .Output("out: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle values, neighbours;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &values));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &neighbours));
+      c->set_output(0, c->MakeShape({c->Dim(values, 0), c->Dim(neighbours, 0), c->Dim(values, 2)}));
+      return Status();
+    })
+    .Doc(R"doc(
+out[b, n, c] = sum_k weights[n, k] values[b, neighbours[n, k], c]: values [B, G, C], neighbours and weights
+[N, K] (a sparse N x G matrix with K entries per row, padded with weight 0) -> [B, N, C].
+)doc");
+
+REGISTER_OP("UpsampleNodesGrad")
+    .Input("values: float32")
+    .Input("neighbours: Tindices")
+    .Input("weights: float32")
+    .Input("grad_out: float32")
+    .Attr("Tindices: {int32, int64}")
+    .Output("grad_values: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      return Status();
+    })
+    .Doc("Gradient of UpsampleNodes with respect to values (neighbours and weights are constants).");
 
 }  // namespace c3dmm

@@ -55,7 +55,7 @@ int64_t Blocks(int64_t count) { return (count + kShadingBlock - 1) / kShadingBlo
 template <typename Fn>
 void RunBlocks(OpKernelContext* ctx, int64_t batch, int64_t count, const char* what, const Fn& fn) {
   const int64_t blocks = Blocks(count);
-  RunUnits(ctx, batch * blocks, what, [&](int64_t unit) {
+  RunBlocksGrouped(ctx, batch * blocks, what, [&](int64_t unit) {
     const int64_t block = unit % blocks;
     fn(unit / blocks, block * kShadingBlock, std::min(count, (block + 1) * kShadingBlock), unit);
   });

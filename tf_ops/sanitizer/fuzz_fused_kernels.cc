@@ -1,5 +1,5 @@
 // Framework-free fuzz harness of the fused CPU kernels (tf_ops/cc/shade_vertices_cpu.cc,
-// basis_product_cpu.cc, masked_squared_error_cpu.cc), built with AddressSanitizer +
+// basis_product_cpu.cc, masked_squared_error_cpu.cc, upsample_nodes_cpu.cc), built with AddressSanitizer +
 // UndefinedBehaviorSanitizer by tf_ops/sanitizer/run.sh.
 //
 // Usage: fuzz_fused_kernels [cases=10000] [seed=1]
@@ -9,7 +9,7 @@
 // N - 1, repeated: degenerate triangles, vertices in no triangle), as the op passes them after
 // validation, and runs every kernel into buffers of exactly the right size, over ranges split as the op
 // splits them. Checks:
-//   - the incidence lists every corner once, under its vertex;
+//   - the incidence lists every corner once, under its vertex (and the node index every entry once);
 //   - per-vertex outputs do not depend on how the range is split (bit for bit, NaN equals NaN);
 //   - with finite, moderate inputs: unit (or zero) normals, finite outputs, and sums that match a
 //     double-precision reference (basis product, masked squared error, the SH and pose gradients'
@@ -36,6 +36,7 @@
 #include "tf_ops/cc/basis_product_cpu.h"
 #include "tf_ops/cc/masked_squared_error_cpu.h"
 #include "tf_ops/cc/shade_vertices_cpu.h"
+#include "tf_ops/cc/upsample_nodes_cpu.h"
 
 namespace {
 
@@ -338,6 +339,78 @@ void ErrorCase(Gen& g, const char* mode) {
                   "%s: masked squared error %g vs %g", mode, total, want);
 }
 
+// ------------------------------------------------------------------------------------ UpsampleNodes
+
+void UpsampleCase(Gen& g, const char* mode) {
+  static const int kVertices[] = {0, 1, 2, 1023, 1024, 1025, 2100};
+  const int64_t n = g.Chance(0.3) ? kVertices[g.Int(0, 6)] : g.Int(0, 300);
+  const int64_t k = g.Int(0, 6);
+  const int64_t nodes = g.Int(1, 300);
+  const int64_t channels = g.Chance(0.6) ? 3 : g.Int(0, 5);
+  const double special = g.Chance(0.2) ? 0.05 : 0.0;
+  std::vector<int32_t> neighbours(n * k);
+  for (auto& index : neighbours) {
+    const int pick = g.Int(0, 9);
+    const int last = static_cast<int>(nodes - 1);
+    index = pick == 0 ? 0 : pick == 1 ? last : g.Int(0, last);
+  }
+  std::vector<float> weights(n * k), values(nodes * channels), grad_out(n * channels);
+  for (auto& x : weights) x = g.Chance(0.1) ? 0.0f : g.Value(1.0f, special);
+  for (auto& x : values) x = g.Value(2.0f, special);
+  for (auto& x : grad_out) x = g.Value(1.0f, special);
+  c3dmm::NodeEntries index;
+  c3dmm::BuildNodeEntries(neighbours.data(), n, k, nodes, &index);
+  std::vector<int> seen(n * k, 0);
+  for (int64_t node = 0; node < nodes; ++node) {
+    for (int64_t j = index.offsets[node]; j < index.offsets[node + 1]; ++j) {
+      const int64_t e = index.entries[j];
+      const bool listed = e >= 0 && e < n * k && neighbours[e] == node;
+      CHECK_OR_REPORT(listed && index.vertices[j] == e / std::max<int64_t>(k, 1),
+                      "%s: entry %lld listed under node %lld", mode, static_cast<long long>(e),
+                      static_cast<long long>(node));
+      if (e >= 0 && e < n * k) ++seen[e];
+    }
+  }
+  for (int64_t e = 0; e < n * k; ++e) {
+    CHECK_OR_REPORT(seen[e] == 1, "%s: entry listed %d times", mode, seen[e]);
+  }
+  auto out = Exact<float>(n * channels, kUnwritten);
+  auto grad = Exact<float>(nodes * channels, kUnwritten);
+  const auto vertex_cuts = Splits(g, n), node_cuts = Splits(g, nodes);
+  for (size_t c = 0; c + 1 < vertex_cuts.size(); ++c) {
+    c3dmm::UpsampleNodesCpu(values.data(), neighbours.data(), weights.data(), k, channels, vertex_cuts[c],
+                            vertex_cuts[c + 1], out.get());
+  }
+  for (size_t c = 0; c + 1 < node_cuts.size(); ++c) {
+    c3dmm::UpsampleNodesGradCpu(grad_out.data(), weights.data(), index, channels, node_cuts[c],
+                                node_cuts[c + 1], grad.get());
+  }
+  for (int64_t i = 0; i < n * channels; ++i) {
+    CHECK_OR_REPORT(Bits(out[i]) != Bits(kUnwritten) || special > 0.0, "%s: upsampled value unwritten", mode);
+  }
+  for (int64_t i = 0; i < nodes * channels; ++i) {
+    CHECK_OR_REPORT(Bits(grad[i]) != Bits(kUnwritten) || special > 0.0, "%s: node gradient unwritten", mode);
+  }
+  if (special > 0.0) return;
+  std::vector<double> want_grad(nodes * channels, 0.0);
+  for (int64_t v = 0; v < n; ++v) {
+    for (int64_t c = 0; c < channels; ++c) {
+      double want = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        want += double(weights[v * k + j]) * values[neighbours[v * k + j] * channels + c];
+        const double contribution = double(weights[v * k + j]) * grad_out[v * channels + c];
+        want_grad[neighbours[v * k + j] * channels + c] += contribution;
+      }
+      CHECK_OR_REPORT(std::abs(out[v * channels + c] - want) <= 1e-5 * (1.0 + std::abs(want)),
+                      "%s: upsampled %g vs %g", mode, out[v * channels + c], want);
+    }
+  }
+  for (int64_t i = 0; i < nodes * channels; ++i) {
+    CHECK_OR_REPORT(std::abs(grad[i] - want_grad[i]) <= 1e-4 * (1.0 + std::abs(want_grad[i])),
+                    "%s: node gradient %g vs %g", mode, grad[i], want_grad[i]);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -351,6 +424,7 @@ int main(int argc, char** argv) {
       ShadeCase(g, mode);
       BasisCase(g, mode);
       ErrorCase(g, mode);
+      UpsampleCase(g, mode);
       SetFlushToZero(false);
     }
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CPU kernels with AddressSanitizer + UndefinedBehaviorSanitizer into the two framework-free
 # fuzz harnesses (fuzz_kernels.cc: the rasterizer; fuzz_fused_kernels.cc: vertex shading, basis product,
-# masked squared error) and runs both: tf_ops/sanitizer/run.sh [cases=10000] [seed=1].
+# masked squared error, node upsampling) and runs both: tf_ops/sanitizer/run.sh [cases=10000] [seed=1].
 # Any sanitizer report aborts with a non-zero exit status; so does any failed check of the harness.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,7 +19,7 @@ cc="$root/tf_ops/cc"
 "${CXX:-g++}" -std=c++17 -O1 -g -fno-omit-frame-pointer \
   -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -I "$root" \
   "$here/fuzz_fused_kernels.cc" "$cc/shade_vertices_cpu.cc" "$cc/basis_product_cpu.cc" \
-  "$cc/masked_squared_error_cpu.cc" -o "$out/fuzz_fused_kernels"
+  "$cc/masked_squared_error_cpu.cc" "$cc/upsample_nodes_cpu.cc" -o "$out/fuzz_fused_kernels"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$out/fuzz_kernels" "$cases" "$seed"
 "$out/fuzz_fused_kernels" "$cases" "$seed"
