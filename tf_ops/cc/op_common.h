@@ -5,12 +5,17 @@
 #define C3DMM_TF_OPS_OP_COMMON_H_
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <type_traits>
+#include <vector>
 
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -222,6 +227,44 @@ void RunBlocksGrouped(OpKernelContext* ctx, int64_t blocks, const char* what, co
     for (int64_t block = unit * blocks / units; block < end; ++block) fn(block);
   });
 }
+
+// What a kernel derives from an index tensor (a mesh's vertex incidence, the transposed upsampling),
+// built once and reused while the indices (compared element by element) and the sizes stay the same: a
+// model passes the same mesh in every step. Get returns null, with a ResourceExhausted status set, when
+// building runs out of memory.
+template <typename Index>
+class IndexCache {
+ public:
+  // build(Index*) fills a default-constructed Index from the `count` indices at `key`.
+  template <typename Build>
+  std::shared_ptr<const Index> Get(OpKernelContext* ctx, const int32_t* key, int64_t count,
+                                   std::array<int64_t, 2> sizes, const Build& build) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const bool same = index_ != nullptr && sizes == sizes_ && static_cast<int64_t>(key_.size()) == count &&
+                      (count == 0 || std::memcmp(key_.data(), key, count * sizeof(int32_t)) == 0);
+    if (!same) {
+      index_ = nullptr;
+      try {
+        auto built = std::make_shared<Index>();
+        build(built.get());
+        key_.assign(key, key + count);
+        sizes_ = sizes;
+        index_ = std::move(built);
+      } catch (const std::bad_alloc&) {
+        ctx->SetStatus(::tensorflow::errors::ResourceExhausted("out of memory building a mesh index"));
+      } catch (const std::length_error&) {
+        ctx->SetStatus(::tensorflow::errors::ResourceExhausted("out of memory building a mesh index"));
+      }
+    }
+    return index_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<int32_t> key_;
+  std::array<int64_t, 2> sizes_ = {-1, -1};
+  std::shared_ptr<const Index> index_;
+};
 
 // Gradient accumulation of a split batch: each image owns a disjoint `stride`-float slice of `grad`;
 // when images are split into several bands, each unit accumulates into its own slice of a temporary

@@ -1,8 +1,5 @@
 // TF kernels of ShadeVertices and ShadeVerticesGrad (CPU): validate the inputs, allocate the outputs and
 // run the framework-free phases of shade_vertices_cpu.h as (image, block) units on TF's intra-op pool.
-#include <cstring>
-#include <memory>
-#include <mutex>
 #include <vector>
 
 #include "tf_ops/cc/op_common.h"
@@ -61,31 +58,6 @@ void RunBlocks(OpKernelContext* ctx, int64_t batch, int64_t count, const char* w
   });
 }
 
-// The incidence of the last triangles a kernel saw: a model renders one mesh in every step, so it is
-// built once and reused while the triangles (compared element by element) and N stay the same.
-class IncidenceCache {
- public:
-  std::shared_ptr<const VertexCorners> Get(const int32_t* triangles, int64_t num_triangles, int64_t n) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const size_t count = static_cast<size_t>(3 * num_triangles);
-    if (incidence_ == nullptr || n != num_vertices_ || key_.size() != count ||
-        (count > 0 && std::memcmp(key_.data(), triangles, count * sizeof(int32_t)) != 0)) {
-      auto built = std::make_shared<VertexCorners>();
-      BuildVertexCorners(triangles, num_triangles, n, built.get());
-      key_.assign(triangles, triangles + count);
-      num_vertices_ = n;
-      incidence_ = std::move(built);
-    }
-    return incidence_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<int32_t> key_;
-  int64_t num_vertices_ = -1;
-  std::shared_ptr<const VertexCorners> incidence_;
-};
-
 }  // namespace
 
 class ShadeVerticesOp : public ::tensorflow::OpKernel {
@@ -108,13 +80,10 @@ class ShadeVerticesOp : public ::tensorflow::OpKernel {
     Tensor face_normals;
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_FLOAT, TensorShape({batch, num_triangles, 3}),
                                            &face_normals));
-    std::shared_ptr<const VertexCorners> cached;
-    try {
-      cached = cache_.Get(tri, num_triangles, n);
-    } catch (const std::bad_alloc&) {
-      ctx->SetStatus(::tensorflow::errors::ResourceExhausted("out of memory building the mesh incidence"));
-      return;
-    }
+    const auto cached = cache_.Get(ctx, tri, 3 * num_triangles, {n, 0}, [&](VertexCorners* incidence) {
+      BuildVertexCorners(tri, num_triangles, n, incidence);
+    });
+    if (cached == nullptr) return;
     const VertexCorners& incidence = *cached;
     float* cam = outputs[0]->flat<float>().data();
     float* faces = face_normals.flat<float>().data();
@@ -136,7 +105,7 @@ class ShadeVerticesOp : public ::tensorflow::OpKernel {
 
  private:
   float eps_;
-  IncidenceCache cache_;
+  IndexCache<VertexCorners> cache_;
 };
 
 // Inputs 7, 8: the forward's camera_vertices and irradiance; 9-13: the upstream gradients of
@@ -178,13 +147,10 @@ class ShadeVerticesGradOp : public ::tensorflow::OpKernel {
                                            &partial_t));
     double* partial = partial_t.flat<double>().data();
     std::fill(partial, partial + vertex_units * 39, 0.0);
-    std::shared_ptr<const VertexCorners> cached;
-    try {
-      cached = cache_.Get(tri, num_triangles, n);
-    } catch (const std::bad_alloc&) {
-      ctx->SetStatus(::tensorflow::errors::ResourceExhausted("out of memory building the mesh incidence"));
-      return;
-    }
+    const auto cached = cache_.Get(ctx, tri, 3 * num_triangles, {n, 0}, [&](VertexCorners* incidence) {
+      BuildVertexCorners(tri, num_triangles, n, incidence);
+    });
+    if (cached == nullptr) return;
     const VertexCorners& incidence = *cached;
     const float* cam = ctx->input(7).flat<float>().data();
     float* faces = faces_t.flat<float>().data();
@@ -236,7 +202,7 @@ class ShadeVerticesGradOp : public ::tensorflow::OpKernel {
 
  private:
   float eps_;
-  IncidenceCache cache_;
+  IndexCache<VertexCorners> cache_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("ShadeVertices").Device(::tensorflow::DEVICE_CPU), ShadeVerticesOp);

@@ -1,10 +1,5 @@
 // TF kernels of UpsampleNodes and UpsampleNodesGrad (CPU): validate the inputs, allocate the outputs and
 // run the framework-free kernels of upsample_nodes_cpu.h as (image, block) units on TF's intra-op pool.
-#include <cstring>
-#include <memory>
-#include <mutex>
-#include <vector>
-
 #include "tf_ops/cc/op_common.h"
 #include "tf_ops/cc/upsample_nodes_cpu.h"
 
@@ -25,33 +20,6 @@ Status CheckUpsampleInputs(const Tensor& values, const Tensor& neighbours, const
   }
   return CheckShape(weights, neighbours.shape(), "weights");
 }
-
-// The transposed incidence of the last neighbours a kernel saw (a face model always passes the same U).
-class NodeEntriesCache {
- public:
-  std::shared_ptr<const NodeEntries> Get(const int32_t* neighbours, int64_t n, int64_t k, int64_t num_nodes) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const int64_t count = n * k;
-    const bool same = index_ != nullptr && num_nodes == num_nodes_ && k == k_ &&
-                      static_cast<int64_t>(key_.size()) == count &&
-                      (count == 0 || std::memcmp(key_.data(), neighbours, count * sizeof(int32_t)) == 0);
-    if (!same) {
-      auto built = std::make_shared<NodeEntries>();
-      BuildNodeEntries(neighbours, n, k, num_nodes, built.get());
-      key_.assign(neighbours, neighbours + count);
-      num_nodes_ = num_nodes;
-      k_ = k;
-      index_ = std::move(built);
-    }
-    return index_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<int32_t> key_;
-  int64_t num_nodes_ = -1, k_ = -1;
-  std::shared_ptr<const NodeEntries> index_;
-};
 
 template <typename Fn>
 void RunUpsampleBlocks(OpKernelContext* ctx, int64_t batch, int64_t count, const char* what, const Fn& fn) {
@@ -105,13 +73,11 @@ class UpsampleNodesGradOp : public ::tensorflow::OpKernel {
     OP_REQUIRES_OK(ctx, CheckShape(grad_out, TensorShape({batch, n, channels}), "grad_out"));
     Tensor* grad_values = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, values.shape(), &grad_values));
-    std::shared_ptr<const NodeEntries> index;
-    try {
-      index = cache_.Get(neighbours.flat<int32_t>().data(), n, k, nodes);
-    } catch (const std::bad_alloc&) {
-      ctx->SetStatus(::tensorflow::errors::ResourceExhausted("out of memory building the node index"));
-      return;
-    }
+    const int32_t* nb = neighbours.flat<int32_t>().data();
+    const auto index = cache_.Get(ctx, nb, n * k, {nodes, k}, [&](NodeEntries* entries) {
+      BuildNodeEntries(nb, n, k, nodes, entries);
+    });
+    if (index == nullptr) return;
     const float* go = grad_out.flat<float>().data();
     const float* w = weights.flat<float>().data();
     float* gv = grad_values->flat<float>().data();
@@ -122,7 +88,7 @@ class UpsampleNodesGradOp : public ::tensorflow::OpKernel {
   }
 
  private:
-  NodeEntriesCache cache_;
+  IndexCache<NodeEntries> cache_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("UpsampleNodes").Device(::tensorflow::DEVICE_CPU), UpsampleNodesOp);
