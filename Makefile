@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 RUN_DIR ?= runs/demo
 OP_SOURCES := $(wildcard tf_ops/cc/*.cc tf_ops/cc/*.h tf_ops/cc/*.cu) tf_ops/build.py setup.py
 
-.PHONY: demo test lint setup op bazel apt benchmark clean
+.PHONY: demo test test-cpu-kernels lint setup op bazel apt benchmark clean
 
 # The main job: train the demo configuration through the three stages on the synthetic world, evaluate on
 # held-out synthetic faces, reconstruct the shared photos (training.demo; a finished run is only evaluated),
@@ -20,6 +20,16 @@ demo: setup
 
 test: setup bazel lint
 	$(PY) -m pytest -q
+
+# The tests that look at TensorFlow's CPU kernels (op profiles, fused ops against TF formulations, float
+# tolerances, the AVX2 dispatch, the machine's description) once with oneDNN on and once off: TensorFlow
+# turns oneDNN on by itself on AVX-512 CPUs, so CI on either CPU kind covers both paths (.ci/run; ~50 s).
+# The CLIs' quiet start-up is checked under both settings inside the main suite (tests/common/test_cli.py).
+CPU_KERNEL_TESTS := tests/model/test_profiling.py tests/model/test_formulations.py \
+  tests/tf_ops/test_fused_ops.py tests/tf_ops/test_cpu_paths.py tests/common/test_machine.py
+test-cpu-kernels: setup
+	TF_ENABLE_ONEDNN_OPTS=1 $(PY) -m pytest -q -p no:cacheprovider $(CPU_KERNEL_TESTS)
+	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -p no:cacheprovider $(CPU_KERNEL_TESTS)
 
 # ruff (ruff.toml: pyflakes + pycodestyle errors, two-space indents, 110 columns).
 lint: $(VENV)/.requirements

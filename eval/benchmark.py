@@ -18,11 +18,10 @@ robust result. Writes ``reconstruct_benchmark.json`` and ``reconstruct_benchmark
 """
 
 from common import cli  # noqa: F401  (must precede TensorFlow)
+from common import machine as common_machine
 
 import json
-import os
 import pathlib
-import platform
 import statistics
 import time
 
@@ -45,8 +44,7 @@ def define_flags() -> None:
 
 
 def machine() -> str:
-  return (f'{os.cpu_count()}-core {platform.machine()} ({platform.processor() or platform.system()}), '
-          'shared with other jobs')
+  return f'{common_machine.summary()}, shared with other jobs'
 
 
 def _median_rate(fn, images_per_call: int, repeats: int) -> tuple[float, list[float]]:

@@ -26,13 +26,13 @@ CPU ops (``tf_ops.fused_ops``: vertex shading, basis products, masked squared er
 from __future__ import annotations
 
 from common import cli  # pylint: disable=g-bad-import-order  (first: quiets TensorFlow's C++ logs)
+from common import machine as common_machine
 
 import dataclasses
 import gc
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -278,8 +278,7 @@ def main(argv) -> None:
   result = dict(benchmark='model.forward_backward', rows=rows,
                 profiles={r['threads']: r['profile'] for r in results if r['profile']},
                 variants={r['threads']: r['variants'] for r in results if r['variants']},
-                tensorflow=tf.__version__, platform=platform.platform(),
-                processor=platform.processor(), cpu_count=os.cpu_count(),
+                tensorflow=tf.__version__, machine=common_machine.describe(),
                 device='GPU' if gpus else 'CPU')
   if FLAGS.face_features_threads:  # a separate section: the face feature network (perceptual loss, LFW)
     from model import face_features_benchmark  # pylint: disable=import-outside-toplevel

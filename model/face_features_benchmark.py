@@ -13,10 +13,10 @@ the rows to its own table and JSON (its ``--face_features`` flag).
 from __future__ import annotations
 
 from common import cli  # pylint: disable=g-bad-import-order  (first: quiets TensorFlow's C++ logs)
+from common import machine as common_machine
 
 import json
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -122,8 +122,7 @@ def main(argv) -> None:
     rows += run([n], FLAGS.batch_size, FLAGS.warmup, FLAGS.repeats)
   print(f'model.face_features_benchmark: dlib face ResNet, batch {FLAGS.batch_size} chips of 150 x 150, CPU')
   print(format_table(rows))
-  result = dict(benchmark='model.face_features', rows=rows, platform=platform.platform(),
-                processor=platform.processor())
+  result = dict(benchmark='model.face_features', rows=rows, machine=common_machine.describe())
   if FLAGS.output:
     path = pathlib.Path(FLAGS.output)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,34 @@ RASTERIZER_OPS = ('RasterizeTriangles', 'RasterizeTrianglesGrad', 'InterpolateAt
 STAGES = ('rasterizer op', 'face model', 'image formation (rest)', 'loss', 'other')
 
 
+# Prefixes of the kernels TensorFlow substitutes by CPU (oneDNN, on by default where the CPU has AVX-512, or
+# with TF_ENABLE_ONEDNN_OPTS=1) and by graph optimisation: '_MklMatMul', '_MklNativeFusedMatMul' and
+# '_FusedMatMul' are all one matrix product.
+_KERNEL_PREFIXES = ('_MklNative', '_Mkl', '_')
+# Op types that start with 'Fused' and are ops of their own, not a fused kernel of another op.
+_FUSED_OPS = ('FusedBatchNorm', 'FusedResizeAndPadConv2D', 'FusedPadConv2D')
+
+
+def op_family(op_type: str) -> str:
+  """The op an op type implements, whichever kernel the CPU got: ``_MklMatMul`` -> ``MatMul``.
+
+  Fused variants map to their main op (``_FusedMatMul`` -> ``MatMul``, ``_FusedConv2D`` -> ``Conv2D``);
+  plain op types are returned unchanged. Compare families, never kernel names, in anything that must
+  hold on every x86-64 CPU.
+  """
+  family = op_type
+  for prefix in _KERNEL_PREFIXES:
+    if family.startswith(prefix) and len(family) > len(prefix) and family[len(prefix)].isupper():
+      family = family[len(prefix):]
+      break
+  if family.startswith('Fused') and len(family) > 5 and not family.startswith(_FUSED_OPS):
+    family = family[len('Fused'):]
+  return family
+
+
 def stage(name: str, op_type: str) -> str:
   """The stage (one of ``STAGES``) of an op, from its type and its full name."""
-  if op_type in RASTERIZER_OPS:
+  if op_family(op_type) in RASTERIZER_OPS:
     return 'rasterizer op'
   if 'face_model' in name:
     return 'face model'
@@ -55,7 +80,8 @@ def op_profile(step: typing.Callable, warmup: int, repeats: int, statistic: str 
       an idle machine: on a shared one, other jobs stretch some runs of every op).
 
   Returns:
-    dict with ``ops`` (per op: name, type, stage, ms = the statistic per step, sorted slowest first),
+    dict with ``ops`` (per op: name, type, family (``op_family``), stage, ms = the statistic per step,
+    sorted slowest first),
     ``stages`` (ms per stage) and ``total_ms`` (the sum over ops; with one inter-op thread the ops run
     one after another, so this is close to the step's time).
   """
@@ -86,7 +112,7 @@ def op_profile(step: typing.Callable, warmup: int, repeats: int, statistic: str 
   for label, ms in durations.items():
     name, op_type = label.rsplit(':', 1)
     runs_per_step = max(1, round(len(ms) / repeats))
-    ops.append(dict(name=name, type=op_type, stage=stage(name, op_type),
+    ops.append(dict(name=name, type=op_type, family=op_family(op_type), stage=stage(name, op_type),
                     ms=(statistics.median(ms) if statistic == 'median' else min(ms)) * runs_per_step))
   ops.sort(key=lambda o: -o['ms'])
   stages = {s: sum(o['ms'] for o in ops if o['stage'] == s) for s in STAGES}

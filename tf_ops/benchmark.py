@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 
+from common import machine as common_machine
 from absl import app, flags
 import numpy as np
 
@@ -163,12 +163,7 @@ def main(argv):
               for t in FLAGS.threads] if ratio else []
     print(f'{key[0]:<18}{key[1]:>7}{key[2]:>6}  {key[3]:<33}' + ''.join(f'{c:>17.2f}' for c in cells) +
           ''.join(f'{r:>10.2f}x' for r in ratios))
-  cpu_flags = ''
-  if os.path.exists('/proc/cpuinfo'):
-    with open('/proc/cpuinfo') as f:
-      cpu_flags = f.read()
-  report = dict(machine=dict(platform=platform.platform(), processor=platform.processor(),
-                             cpu_count=os.cpu_count(), avx2=' avx2' in cpu_flags),
+  report = dict(machine=common_machine.describe(),
                 batch=FLAGS.batch, runs=FLAGS.runs, results=results)
   with open(FLAGS.output, 'w') as f:
     json.dump(report, f, indent=1)

@@ -9,10 +9,10 @@ Times are medians over ``--repeats`` after one warm-up call.
 """
 
 from common import cli  # noqa: F401  (must precede TensorFlow)
+from common import machine as common_machine
 
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -131,8 +131,9 @@ def main(argv):
   del argv
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   absl_logging.set_verbosity(absl_logging.WARNING)
-  machine = f'{platform.machine()} {os.cpu_count()} cores ({platform.processor() or "cpu"})'
-  results = {'machine': machine, 'note': 'CPU only; shared machines make these noisy',
+  machine = common_machine.summary()
+  results = {'machine': machine, 'machine_details': common_machine.describe(),
+             'note': 'CPU only; shared machines make these noisy',
              'paper_titanv_s_per_iteration': PAPER_TITANV_S_PER_ITER, 'configs': []}
   for name in FLAGS.configs:
     results['configs'].append(measure(name, FLAGS.repeats))
