@@ -104,6 +104,13 @@ def to_crop_coords(points: np.ndarray, crop_box: tuple[int, int, int],
   return ((np.asarray(points, np.float64) + 0.5 - np.array([x0, y0])) * k - 0.5).astype(np.float32)
 
 
+def from_crop_coords(points: np.ndarray, crop_box: tuple[float, float, float],
+                     size: int = model_config.IMAGE_SIZE) -> np.ndarray:
+  """Inverse of ``to_crop_coords``: pixel-centre crop coordinates [..., 2] -> source pixels (float64)."""
+  x0, y0, side = (float(v) for v in crop_box)
+  return (np.asarray(points, np.float64) + 0.5) * (side / size) + np.array([x0, y0]) - 0.5
+
+
 def detection_scale(shape: tuple[int, ...], detect_max_side: int, min_face_size: int) -> float:
   """Downscale factor of the detector's copy: <= 1, small enough for speed, large enough for min faces."""
   longest = max(shape[:2])

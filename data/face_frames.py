@@ -11,7 +11,9 @@ Video frames are decoded sequentially with PyAV, one at a time (a long clip neve
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fractions
+import os
 import pathlib
 from typing import Iterator, Optional
 
@@ -32,6 +34,25 @@ class FaceCrop:
   frame_index: int
   face_index: int
   frame: schema.Frame
+  # The detection in source pixels: dlib's box (left, top, right, bottom) and its 68 landmarks [68, 2].
+  face_box: Optional[tuple[float, float, float, float]] = None
+  detected_landmarks: Optional[np.ndarray] = None
+
+
+def _missing_reason(path: pathlib.Path) -> str:
+  """Why ``path`` cannot be opened, in words ('does not exist', 'is a symbolic link loop', ...)."""
+  try:
+    os.stat(path)
+  except OSError as e:
+    if e.errno == errno.ELOOP:
+      return 'is a symbolic link loop'
+    if e.errno == errno.ENOTDIR:
+      return 'cannot exist: a part of its path is a file, not a folder'
+    if e.errno == errno.EACCES:
+      return 'cannot be read (permission denied)'
+    if os.path.islink(path):
+      return f'is a broken symbolic link (to {os.readlink(path)})'
+  return 'does not exist'
 
 
 def list_inputs(path: str | pathlib.Path) -> list[tuple[pathlib.Path, str]]:
@@ -43,7 +64,7 @@ def list_inputs(path: str | pathlib.Path) -> list[tuple[pathlib.Path, str]]:
   """
   path = pathlib.Path(path)
   if not path.exists():
-    raise FileNotFoundError(f'input {path} does not exist (expected an image, a video or a folder)')
+    raise FileNotFoundError(f'input {path} {_missing_reason(path)} (expected an image, a video or a folder)')
   if path.is_dir():
     files = [(p, 'image' if media.is_image(p) else 'video') for p in sorted(path.iterdir())
              if p.is_file() and (media.is_image(p) or media.is_video(p))]
@@ -84,7 +105,10 @@ def image_faces(path: pathlib.Path, analyzer: face_lib.FaceAnalyzer, min_face_si
     frame = preprocess.make_frame(image, f)
     if scale != 1.0:
       frame.crop_box = tuple(v / scale for v in frame.crop_box)
-    out.append(FaceCrop(str(path), 0, k, frame))
+    # Continuous edges scale by 1 / scale; pixel-centre coordinates by the same map on (x + 0.5).
+    out.append(FaceCrop(str(path), 0, k, frame, face_box=tuple(float(v) / scale for v in f.box),
+                        detected_landmarks=((f.landmarks.astype(np.float64) + 0.5) / scale - 0.5)
+                        .astype(np.float32)))
   return out
 
 

@@ -1,5 +1,8 @@
 """Landmark accuracy against dlib-XML annotations (``shared/media/landmarks68``): normalized mean error.
 
+Also the reader of 300-W ``.pts`` files (``read_pts``; hand-made truth in ``shared/media/landmarks300w``,
+evaluated by ``python -m eval.landmarks``).
+
 NME of a face = mean over the 68 points of the Euclidean error divided by the inter-ocular distance (outer
 eye corners 36 and 45 of the annotation), the 300-W convention. Two protocols:
 
@@ -84,6 +87,63 @@ def read_dlib_xml(path: str | pathlib.Path) -> list[AnnotatedFace]:
       out.append(AnnotatedFace(path.parent / img.get('file'), (l, t, l + w, t + h),
                                np.array([parts[i] for i in range(68)], np.float32)))
   return out
+
+
+def read_pts(path: str | pathlib.Path) -> np.ndarray:
+  """The points of a 300-W / iBUG ``.pts`` file as 0-based pixel-centre coordinates.
+
+  The format: ``version: 1``, ``n_points: N``, ``{``, N lines ``x y``, ``}``; the coordinates are 1-based
+  (the centre of the top-left pixel is (1, 1)), so 1 is subtracted to match dlib's and the crops' pixel
+  convention (centre of the top-left pixel at (0, 0)).
+
+  Returns:
+    float32 [N, 2] (x right, y down), pixels.
+
+  Raises:
+    FormatError (``common.errors``; a ValueError): an unreadable file, a missing header or brace, a point
+      line that is not two finite numbers, or a point count that differs from ``n_points``.
+  """
+  path = pathlib.Path(path)
+  try:
+    lines = path.read_text(encoding='utf-8').splitlines()
+  except (OSError, UnicodeDecodeError) as e:
+    raise FormatError(path, f'not a readable text file ({e})') from None
+  count, start = None, None
+  for i, line in enumerate(lines):
+    key, _, value = line.partition(':')
+    if key.strip() == 'n_points':
+      try:
+        count = int(value.strip())
+      except ValueError:
+        raise FormatError(path, f'n_points {value.strip()!r}, expected an integer', i + 1) from None
+      if count <= 0:
+        raise FormatError(path, f'n_points {count}, expected a positive count', i + 1)
+    elif line.strip() == '{':
+      start = i + 1
+      break
+  if count is None or start is None:
+    raise FormatError(path, 'expected an "n_points: N" header followed by "{"')
+  points = []
+  for i in range(start, len(lines)):
+    text = lines[i].strip()
+    if text == '}':
+      break
+    fields = text.split()
+    try:
+      xy = [float(v) for v in fields]
+    except ValueError:
+      xy = []
+    if len(xy) != 2 or not all(math.isfinite(v) for v in xy):
+      raise FormatError(path, f'point line {text!r}, expected two finite numbers "x y"', i + 1)
+    points.append(xy)
+  else:
+    raise FormatError(path, 'no closing "}"')
+  if len(points) != count:
+    raise FormatError(path, f'{len(points)} points, expected n_points = {count}')
+  out = np.asarray(points, np.float64) - 1.0
+  if np.any(np.abs(out) > np.finfo(np.float32).max):
+    raise FormatError(path, 'a coordinate beyond the float32 range')
+  return out.astype(np.float32)
 
 
 def nme(pred: np.ndarray, gt: np.ndarray) -> float:

@@ -35,6 +35,16 @@ precise Euclidean distance transform (within ~1 px, mean ~0.3 px, of exact; a fe
 Frames: a record with ``F_r >= F`` frames gives ``F`` of them spread evenly; fewer are repeated
 cyclically, so a single image (EmotioNet) is repeated ``F`` times as in the paper.
 
+Bad records (``skip_bad_records=N``, what training uses): a record that cannot be read, parsed or decoded
+(random bytes, a truncated or corrupt file, missing keys, a tensor of the wrong length, an undecodable
+image, another schema version) is dropped inside the pipeline, so no TensorFlow error ever leaves the
+iterator, and counted: every element then has three more keys, ``record_ok`` (bool), ``bad_records``
+(int64: bad records dropped just before it) and ``bad_source`` (string: the file of the last of them).
+``N`` bad records in a row give one element with ``record_ok`` False (zeros otherwise), the consumer's
+cue to stop. Dropped records are counted when the next element arrives (a readable record or a file's end
+marker), so a stop marker may report more than ``N``. A file is checked against its size: one marker
+counts for the unreadable rest of a file (truncated, corrupt, unreadable).
+
 ``make_dataset`` reads one source; ``make_mixed_dataset`` interleaves a multi-frame (VoxCeleb) and an image
 (EmotioNet) source with an exact ratio (3:1 by default: the repeating pattern V V V E). In deterministic
 mode the order is a pure function of the files and the seed (seeded shuffles, ordered parallel maps).
@@ -121,9 +131,18 @@ def _fast_dts(points, lengths):
 
 
 def parse_record(serialized, num_frames: int = DEFAULT_NUM_FRAMES,
-                 distance_transforms: str | bool = 'fast') -> dict:
-  """Parses and decodes one record into an (unbatched) element."""
-  ex = tf.io.parse_single_example(serialized, schema.feature_spec())
+                 distance_transforms: str | bool = 'fast', check_version: bool = False) -> dict:
+  """Parses and decodes one record into an (unbatched) element.
+
+  ``check_version``: fail (InvalidArgumentError) on a record of another ``schema.SCHEMA_VERSION``.
+  """
+  spec = schema.feature_spec()
+  if check_version:
+    spec['meta/schema_version'] = tf.io.FixedLenFeature([], tf.int64, default_value=-1)
+  ex = tf.io.parse_single_example(serialized, spec)
+  if check_version:
+    tf.debugging.assert_equal(ex['meta/schema_version'], tf.constant(schema.SCHEMA_VERSION, tf.int64),
+                              message='schema version')
   n = tf.cast(ex['frames/count'][0], tf.int32)
   sel = frame_selection(n, num_frames)
   jpegs = tf.gather(tf.sparse.to_dense(ex['frames/image'], default_value=''), sel)
@@ -186,21 +205,98 @@ def _options(deterministic: bool) -> tf.data.Options:
 
 
 def records(patterns, shuffle: bool = True, deterministic: bool = False, seed: int = 0,
-            repeat: bool = True, shuffle_buffer: int = 256) -> tf.data.Dataset:
-  """Serialized records of the files matching ``patterns`` (files shuffled, records shuffled)."""
+            repeat: bool = True, shuffle_buffer: int = 256, guarded: bool = False) -> tf.data.Dataset:
+  """Serialized records of the files matching ``patterns`` (files shuffled, records shuffled).
+
+  With ``guarded=True`` the elements are ``(record, status, file)``: status 0 for a record, then one end
+  marker per file read: 1 when the rest of ``file`` was unreadable (a read error, a truncated or corrupt
+  file: the file's records are counted against its size), 2 when it was read to its end; reading errors
+  never reach the caller.
+  """
   files = list_files(patterns)
   seed_ = seed if deterministic else None
-  ds = tf.data.Dataset.from_tensor_slices(files)
+  if guarded:
+    ds = tf.data.Dataset.from_tensor_slices((files, tf.constant([_file_size(f) for f in files], tf.int64)))
+  else:
+    ds = tf.data.Dataset.from_tensor_slices(files)
   if shuffle:
     ds = ds.shuffle(len(files), seed=seed_, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
-  ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8), block_length=1,
-                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+  ds = ds.interleave(_guarded_file if guarded else tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                     block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
   if shuffle:
     ds = ds.shuffle(shuffle_buffer, seed=None if seed_ is None else seed_ + 1,
                     reshuffle_each_iteration=True)
   return ds
+
+
+# -------------------------------------------------------------------------- guarded reading (training)
+
+DEFAULT_MAX_BAD_RECORDS = 100
+_RECORD_OVERHEAD = 16  # TFRecord framing: length (8) + its CRC (4) + the data's CRC (4)
+
+
+def _file_size(path: str) -> int:
+  try:
+    return os.path.getsize(path)
+  except OSError:
+    return -1  # unreadable: its reading fails and gives one bad-record marker
+
+
+def _guarded_file(filename, size):
+  """One file's records as (record, 0, file), then an end marker (b'', 1, file) when the file was not read to
+  its end, else (b'', 2, file) (so that a source of bad records still gives elements, see ``_skip_bad``)."""
+  recs = tf.data.TFRecordDataset(filename).ignore_errors()  # a read error ends the file
+  recs = recs.map(lambda r: (r, tf.constant(False)))
+  ds = recs.concatenate(tf.data.Dataset.from_tensors((tf.constant(b''), tf.constant(True))))
+
+  def account(consumed, x):
+    record, is_end = x
+    status = tf.where(is_end, tf.where(tf.equal(consumed, size), 2, 1), 0)
+    consumed += tf.where(is_end, tf.constant(0, tf.int64),
+                         tf.cast(tf.strings.length(record), tf.int64) + _RECORD_OVERHEAD)
+    return consumed, (record, tf.cast(status, tf.int32), filename)
+
+  return ds.scan(tf.constant(0, tf.int64), account)
+
+
+def _placeholder(num_frames: int) -> dict:
+  return {k: tf.zeros(v.shape, v.dtype) if v.dtype != tf.string else tf.constant('')
+          for k, v in element_spec(num_frames, None).items()}
+
+
+def _parse_or_marker(index, record, status, filename, num_frames, distance_transforms):
+  """A record's element (its parse or decode errors are dropped by ``ignore_errors`` after the map, which
+  leaves a gap in ``index``), or zeros for a file marker."""
+  element = tf.cond(tf.equal(status, 0),
+                    lambda: parse_record(record, num_frames, distance_transforms, check_version=True),
+                    lambda: _placeholder(num_frames))
+  return index, element, status, filename
+
+
+def _skip_bad(ds, max_bad_records: int):
+  """Drops the bad records of (index, element, status, file), counting them: a gap in the indices (records
+  whose parsing failed) and the markers of unreadable file rests. The records that remain get
+  ``record_ok`` True, ``bad_records`` (bad records just before it) and ``bad_source``; ``max_bad_records``
+  bad ones in a row give one element with ``record_ok`` False (a stop marker)."""
+  zero = tf.constant(0, tf.int64)
+
+  def count(state, x):
+    expected, run, last = state
+    index, element, status, filename = x
+    run = run + index - expected + tf.cast(tf.equal(status, 1), tf.int64)
+    last = tf.where(tf.equal(status, 1), filename, last)
+    good = tf.equal(status, 0)
+    stop = run >= max_bad_records
+    out = dict(element, record_ok=tf.logical_and(good, tf.logical_not(stop)), bad_records=run,
+               bad_source=last, keep=tf.logical_or(good, stop))
+    run = tf.where(tf.logical_or(good, stop), zero, run)
+    return (index + 1, run, tf.where(tf.logical_or(good, stop), tf.constant(''), last)), out
+
+  ds = ds.scan((zero, zero, tf.constant('')), count)
+  ds = ds.filter(lambda e: e['keep'])
+  return ds.map(lambda e: {k: v for k, v in e.items() if k != 'keep'})
 
 
 def _finish(ds: tf.data.Dataset, batch_size: int | None, deterministic: bool, prefetch: bool):
@@ -214,7 +310,7 @@ def _finish(ds: tf.data.Dataset, batch_size: int | None, deterministic: bool, pr
 def make_dataset(patterns, num_frames: int = DEFAULT_NUM_FRAMES, batch_size: int | None = 1,
                  shuffle: bool = True, deterministic: bool = False, seed: int = 0, repeat: bool = True,
                  shuffle_buffer: int = 256, distance_transforms: str | bool = 'fast',
-                 prefetch: bool = True) -> tf.data.Dataset:
+                 prefetch: bool = True, skip_bad_records: int | None = None) -> tf.data.Dataset:
   """Samples from one set of TFRecords (any dataset kind); see the module docstring for the elements.
 
   Args:
@@ -228,7 +324,21 @@ def make_dataset(patterns, num_frames: int = DEFAULT_NUM_FRAMES, batch_size: int
     shuffle_buffer: record shuffle buffer.
     distance_transforms: 'fast' | 'exact' | 'none' (see the module docstring); True = 'fast'.
     prefetch: prefetch (AUTOTUNE).
+    skip_bad_records: None: a bad record (random bytes, a truncated or corrupt file, missing keys, a tensor
+      of the wrong length, an undecodable image, another schema version) raises its TensorFlow error from
+      the iterator. N: such records are skipped and counted (the elements get ``record_ok``,
+      ``bad_records`` and ``bad_source``, see "Bad records" in the module docstring); N bad records in a
+      row give an element with ``record_ok`` False, after which the caller should stop.
   """
+  if skip_bad_records is not None:
+    if skip_bad_records < 1:
+      raise ValueError(f'skip_bad_records must be >= 1, got {skip_bad_records}.')
+    ds = records(patterns, shuffle, deterministic, seed, repeat, shuffle_buffer, guarded=True).enumerate()
+    # Ordered (the gaps in the indices count the dropped records); the order itself stays shuffled.
+    ds = ds.map(lambda i, x: _parse_or_marker(i, *x, num_frames, distance_transforms),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+    ds = _skip_bad(ds, int(skip_bad_records))
+    return _finish(ds, batch_size, deterministic, prefetch)
   ds = records(patterns, shuffle, deterministic, seed, repeat, shuffle_buffer)
   ds = ds.map(lambda r: parse_record(r, num_frames, distance_transforms),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -239,16 +349,18 @@ def make_mixed_dataset(video_patterns, image_patterns, ratio: Sequence[int] = DE
                        num_frames: int = DEFAULT_NUM_FRAMES, batch_size: int | None = 1,
                        shuffle: bool = True, deterministic: bool = False, seed: int = 0,
                        shuffle_buffer: int = 256, distance_transforms: str | bool = 'fast',
-                       prefetch: bool = True) -> tf.data.Dataset:
+                       prefetch: bool = True, skip_bad_records: int | None = None) -> tf.data.Dataset:
   """Multi-frame video samples and image samples mixed ``ratio[0]:ratio[1]`` (exactly, per cycle).
 
   The paper's combined stage uses VoxCeleb:EmotioNet = 3:1. Both sources repeat forever. Mixing happens
-  before batching, so a batch of 4 holds on average 3 video and 1 image sample.
+  before batching, so a batch of 4 holds on average 3 video and 1 image sample. ``skip_bad_records``: as
+  in ``make_dataset``, for each source.
   """
   if len(ratio) != 2 or min(ratio) < 0 or sum(ratio) <= 0:
     raise ValueError(f'ratio must be two non-negative integers, got {ratio}.')
   common = dict(num_frames=num_frames, batch_size=None, shuffle=shuffle, deterministic=deterministic,
-                shuffle_buffer=shuffle_buffer, distance_transforms=distance_transforms, prefetch=False)
+                shuffle_buffer=shuffle_buffer, distance_transforms=distance_transforms, prefetch=False,
+                skip_bad_records=skip_bad_records)
   sources, pattern = [], []
   if ratio[0]:
     sources.append(make_dataset(video_patterns, seed=seed, **common))

@@ -50,7 +50,6 @@ import zlib
 from typing import Any, Iterable, Sequence
 
 from common import cli  # noqa: F401  (first: quiet TensorFlow start-up)  # pylint: disable=g-bad-import-order
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -138,8 +137,16 @@ def list_items(kind: str, input_root: str | os.PathLike, au_files: str | None = 
 
 def _write_atomic(path: pathlib.Path, data: bytes) -> None:
   tmp = path.with_name(path.name + f'.tmp{os.getpid()}')
-  tmp.write_bytes(data)
-  os.replace(tmp, path)
+  try:
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+  except OSError:
+    tmp.unlink(missing_ok=True)
+    raise
+
+
+class OutputWriteError(OSError):
+  """The output folder cannot be written (disk full, read-only); the finished shards are kept."""
 
 
 def write_shard(output: str, prefix: str, shard: int, num_shards: int, results: Iterable[dict[str, Any]],
@@ -155,12 +162,17 @@ def write_shard(output: str, prefix: str, shard: int, num_shards: int, results: 
   results = sorted(results, key=lambda r: r['source'])
   tmp = out / f'{name}.tfrecord.tmp{os.getpid()}'
   n = 0
-  with tf.io.TFRecordWriter(str(tmp)) as w:
-    for r in results:
-      for rec in r['records']:
-        w.write(rec)
-        n += 1
-  os.replace(tmp, out / f'{name}.tfrecord')
+  try:
+    with tf.io.TFRecordWriter(str(tmp)) as w:
+      for r in results:
+        for rec in r['records']:
+          w.write(rec)
+          n += 1
+    os.replace(tmp, out / f'{name}.tfrecord')
+  except (OSError, tf.errors.OpError) as e:  # full or read-only disk: reported by run(), never retried
+    tmp.unlink(missing_ok=True)
+    logging.error('cannot write shard %s: %s', name, e)
+    return {'shard': shard, 'error': getattr(e, 'strerror', None) or str(e)}
   drops, notes = collections.Counter(), collections.Counter()
   by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
   needed: dict[str, int] = {}
@@ -178,7 +190,11 @@ def write_shard(output: str, prefix: str, shard: int, num_shards: int, results: 
            'by_kind': {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
            'face_size_needed': dict(sorted(needed.items())), 'inputs_digest': inputs_digest,
            'dropped_items': {r['source']: r['detail'] for r in results if r['detail']}}
-  _write_atomic(out / f'{name}.json', json.dumps(stats, indent=1).encode())
+  try:
+    _write_atomic(out / f'{name}.json', json.dumps(stats, indent=1).encode())
+  except OSError as e:
+    logging.error('cannot write the stats of shard %s: %s', name, e)
+    return {'shard': shard, 'error': e.strerror or str(e)}
   return stats
 
 
@@ -402,22 +418,34 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
         num_shards: int = 0, items_per_shard: int = 200, max_items: int = 0,
         au_files: str | None = None, runner: str = 'DirectRunner', direct_num_workers: int = 0,
         direct_running_mode: str = 'multi_processing', beam_args: Sequence[str] = (),
-        progress: bool = True, restart: bool = False, log_to_file: bool = True) -> dict[str, Any]:
+        progress: bool = True, restart: bool = False, log_to_file: bool = True,
+        shards_per_wave: int = 0) -> dict[str, Any]:
   """Runs the preprocessing pipeline; returns the report (also written to ``output/report.json``).
 
   Steps: lock the output folder; list the items; check them against the folder's manifest (other settings:
   ``InputsChangedError``, or with ``restart`` start again); reuse the shards finished from the same items,
   redo the others; write the report. Logs and warnings go to ``output/prepare.log`` (``log_to_file``).
+  The shards to do are processed in waves of ``shards_per_wave`` (0: twice the workers), one Beam pipeline
+  each, so every wave's shards are on disk when the next starts (an interruption loses one wave at most).
 
   Raises:
     OutputInUseError: another run holds the folder.
     InputsChangedError: the folder was made with other settings (and ``restart`` is False).
+    OutputWriteError: a shard or a file of the folder could not be written (disk full, read-only); the
+      shards finished before are kept, a rerun with space resumes.
   """
   cfg = cfg or preprocess.Config()
   items = list_items(kind, input_root, au_files)[:max_items or None]  # (bad --input: no output folder made)
   out = pathlib.Path(output)
-  out.mkdir(parents=True, exist_ok=True)
+  if out.exists() and not out.is_dir():
+    raise OutputWriteError(f'--output {out} is a file, not a folder; pass a folder.')
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise OutputWriteError(f'cannot create the output folder {out} ({e.strerror}).') from None
   with output_lock(out), logs_to_file(out / LOG, log_to_file) as terminal:
+    for stale in out.glob('*.tmp[0-9]*'):  # files of a run that was killed while writing
+      stale.unlink(missing_ok=True)
     manifest = {'kind': kind, 'input': str(pathlib.Path(input_root).resolve()), 'items': len(items),
                 'config': dataclasses.asdict(cfg), 'schema_version': schema.SCHEMA_VERSION}
     num_shards = _check_manifest(out, manifest, restart) or num_shards or max(
@@ -434,8 +462,23 @@ def run(kind: str, input_root: str, output: str, cfg: preprocess.Config | None =
     t0 = time.time()
     if todo:
       options = _beam_options(beam_args, runner, direct_num_workers, direct_running_mode)
-      _run_pipeline(out, kind, todo, input_root, cfg, num_shards, digests, options,
-                    terminal if progress else None)
+      per_wave = shards_per_wave or 2 * max(1, direct_num_workers or (os.cpu_count() or 1))
+      order = sorted(todo_shards)
+      waves = [set(order[k:k + per_wave]) for k in range(0, len(order), per_wave)]
+      for k, wave in enumerate(waves):
+        for s in wave & stale:  # redone: its old stats must not pass for this run's
+          (out / f'{shard_name(kind, s, num_shards)}.json').unlink(missing_ok=True)
+        logging.info('wave %d/%d: shards %s', k + 1, len(waves), sorted(wave))
+        _run_pipeline(out, kind, [i for i in todo if shard_of(i.source, num_shards) in wave], input_root, cfg,
+                      num_shards, digests, options, terminal if progress else None)
+        failed = [s for s in sorted(wave) if not (out / f'{shard_name(kind, s, num_shards)}.json').exists()]
+        if failed:
+          free = shutil.disk_usage(out).free
+          raise OutputWriteError(
+              f'{len(failed)} shard(s) could not be written to {out} (shards {failed[:10]}; {free} bytes '
+              f'free; details in {out / LOG}). The {len(order) - sum(len(w) for w in waves[k:])} shard(s) of '
+              'the waves before are kept: free space (or fix the folder), then rerun the same command to '
+              'resume.')
     report = build_report(out, kind, num_shards, skipped=len(finished), seconds=time.time() - t0,
                           redone=len(stale), cfg=cfg)
     _write_atomic(out / REPORT, json.dumps(report, indent=1).encode())
@@ -522,9 +565,15 @@ def format_report(report: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def _fail(message: str) -> None:
+  """One line on stderr and exit status 2 (no usage dump: ``--help`` lists the flags)."""
+  print(f'data.prepare: error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
 def main(argv: Sequence[str]) -> None:
   if not FLAGS.input or not FLAGS.output:
-    raise app.UsageError('--input and --output are required.')
+    _fail('--input and --output are required (--help lists the flags).')
   cfg = preprocess.Config(num_frames=FLAGS.num_frames, min_frames=FLAGS.min_frames,
                           candidates_per_segment=FLAGS.candidates_per_segment,
                           min_face_size=FLAGS.min_face_size, margin=FLAGS.margin,
@@ -535,9 +584,13 @@ def main(argv: Sequence[str]) -> None:
                  items_per_shard=FLAGS.items_per_shard, max_items=FLAGS.max_items,
                  au_files=FLAGS.emotionet_au_files, direct_num_workers=FLAGS.direct_num_workers,
                  direct_running_mode=FLAGS.direct_running_mode, beam_args=argv[1:], progress=FLAGS.progress,
-                 restart=FLAGS.restart, log_to_file=FLAGS.log_to_file)
-  except (OutputInUseError, InputsChangedError, FileNotFoundError) as e:
-    raise app.UsageError(str(e)) from None
+                 restart=FLAGS.restart, log_to_file=FLAGS.log_to_file, shards_per_wave=FLAGS.shards_per_wave)
+  except (OutputInUseError, InputsChangedError, FileNotFoundError, NotADirectoryError, ValueError) as e:
+    _fail(str(e))
+  except OSError as e:  # OutputWriteError, and a full or read-only disk met by this process
+    _fail(str(e) if isinstance(e, OutputWriteError) else
+          f'cannot write to --output {FLAGS.output} ({e.strerror or e}); free space or fix the folder, then '
+          'rerun the same command to resume.')
   print(format_report(report))
   if FLAGS.log_to_file:
     print(f'log: {pathlib.Path(FLAGS.output) / LOG}')
@@ -569,6 +622,8 @@ def _define_flags() -> None:
                        'A resumed run keeps the number of its manifest.')
   flags.DEFINE_integer('items_per_shard', 200, 'Items per shard when --num_shards is 0.')
   flags.DEFINE_integer('max_items', 0, 'Process only the first N items (sorted), 0 = all.')
+  flags.DEFINE_integer('shards_per_wave', 0, 'Shards per Beam pipeline run; each wave\'s shards are written '
+                       'before the next starts (0: twice the workers).')
   flags.DEFINE_integer('direct_num_workers', 0, 'DirectRunner worker processes (0: one per core).')
   flags.DEFINE_enum('direct_running_mode', 'multi_processing', ['in_memory', 'multi_threading',
                                                                 'multi_processing'], 'DirectRunner mode.')

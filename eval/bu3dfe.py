@@ -308,6 +308,11 @@ def main(argv: Sequence[str]) -> None:
   recs = model_io.with_baselines(f.model, data.synthetic, f.baselines, ict_identity_modes=data.identity_modes)
   out = evaluate(recs, data, f.protocol, f.crop_radius_mm, pathlib.Path(f.output) if f.output else None)
   print(markdown(out))
+  if not any(m['overall']['n'] for m in out['methods'].values()):
+    import sys  # pylint: disable=g-import-not-at-top
+    reasons = ', '.join(f'{k} {v}' for k, v in sorted(out['skipped'].items())) or 'no images'
+    print(f'eval.bu3dfe: error: no image could be evaluated ({reasons})', file=sys.stderr)
+    raise SystemExit(1)
 
 
 def define_flags() -> None:

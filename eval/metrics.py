@@ -4,6 +4,7 @@ Geometry: similarity alignment (Umeyama), rigid + scale ICP against a triangle s
 point-to-triangle / point-to-surface distances, per-vertex RMSE. Images: mask IoU, landmark NME.
 Disentanglement: mean expression-deformation length. Verification: cosine similarities, their histograms,
 Earth Mover's Distance (on samples and binned), verification accuracy. Subspaces: principal angles.
+Summaries: the mean with its Student-t confidence interval.
 
 Units are whatever the inputs carry (the CLIs convert to millimetres before calling).
 """
@@ -307,15 +308,57 @@ def mask_iou(pred: np.ndarray, gt: np.ndarray) -> float:
   return float('nan') if union == 0 else np.count_nonzero(p & g) / union
 
 
-def landmark_nme(pred: np.ndarray, gt: np.ndarray, left: int = 36, right: int = 45) -> float:
-  """Normalized mean error: mean_i ||p_i - g_i|| / ||g_left - g_right|| (300-W: outer eye corners)."""
+# 300-W's 68 points without the jaw contour (17 brows, nose, eyes, mouth): the "inner" 51.
+INNER_LANDMARKS = tuple(range(17, 68))
+
+
+def landmark_nme(pred: np.ndarray, gt: np.ndarray, left: int = 36, right: int = 45,
+                 points=None) -> float:
+  """Normalized mean error: mean_{i in points} ||p_i - g_i|| / ||g_left - g_right||.
+
+  Args:
+    pred: [N, D] predicted points (pixels).
+    gt: [N, D] ground truth (pixels).
+    left, right: the ground-truth points whose distance normalises (300-W: outer eye corners 36, 45).
+    points: indices averaged over (e.g. ``INNER_LANDMARKS``); None = all N. The normaliser is the same.
+
+  Returns:
+    The NME (a fraction of the inter-ocular distance).
+  """
   p, g = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
   if p.shape != g.shape or p.ndim != 2:
     raise ValueError(f'landmark_nme: shapes differ or are not [N, D], {p.shape} vs {g.shape}.')
   iod = np.linalg.norm(g[left] - g[right])
   if iod <= 0:
     raise ValueError('landmark_nme: zero inter-ocular distance in the ground truth.')
-  return float(np.linalg.norm(p - g, axis=1).mean() / iod)
+  err = np.linalg.norm(p - g, axis=1)
+  if points is not None:
+    err = err[np.asarray(points, np.int64)]
+  return float(err.mean() / iod)
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
+  """Sample mean and the half-width of its Student-t confidence interval.
+
+  Half-width = t_{(1 + level) / 2, n - 1} * s / sqrt(n) with the sample standard deviation s (ddof 1).
+
+  Args:
+    values: [n] samples (NaN not allowed).
+    level: coverage of the interval.
+
+  Returns:
+    (mean, half_width); half_width is NaN for n < 2, both NaN for n = 0.
+  """
+  x = np.asarray(values, np.float64).ravel()
+  if not np.all(np.isfinite(x)):
+    raise ValueError('mean_interval: values contain NaN or Inf.')
+  n = len(x)
+  if n == 0:
+    return float('nan'), float('nan')
+  if n < 2:
+    return float(x[0]), float('nan')
+  half = scipy.stats.t.ppf(0.5 + level / 2.0, n - 1) * x.std(ddof=1) / np.sqrt(n)
+  return float(x.mean()), float(half)
 
 
 # ------------------------------------------------------------------------------------ disentanglement

@@ -318,26 +318,37 @@ class _EncoderReconstructor:
                              np.asarray(t.semantics.triangle_regions), np.asarray(t.vertices, np.float32))
     self.size = int(self._ae.model_config.image_size)
 
-  def _crop(self, image: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
+  def _crop(self, image: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(crop [S, S, 3], its landmarks [68, 2] crop pixels: the given ones mapped, or dlib's)."""
     from data import face as face_lib  # pylint: disable=g-import-not-at-top
-    if image.shape[:2] == (self.size, self.size):
-      return image
+    needs_landmarks = self._ae.encoder_config.landmark_input
+    if image.shape[:2] == (self.size, self.size) and landmarks is None and not needs_landmarks:
+      return image, np.zeros((68, 2), np.float32)  # an image-only encoder: nothing to detect
     if landmarks is None:
       faces = face_lib.FaceAnalyzer(min_face_size=1).detect(image)
       if not faces:
         raise ValueError('no face found in the image')
       landmarks = faces[0].landmarks
-    return face_lib.crop_and_resize(image, face_lib.crop_box_from_landmarks(landmarks), self.size)
+    landmarks = np.asarray(landmarks, np.float32)
+    if image.shape[:2] == (self.size, self.size):
+      return image, landmarks
+    box = face_lib.crop_box_from_landmarks(landmarks)
+    return (face_lib.crop_and_resize(image, box, self.size),
+            face_lib.to_crop_coords(landmarks, box, self.size))
 
   def reconstruct(self, images: np.ndarray, landmarks2d: np.ndarray | None = None,
                   image_size: Sequence[int] | None = None, batch_size: int = 8) -> Reconstruction:
+    """Crops (if needed) and encodes each image; ``landmarks2d`` [B, 68, 2] are the encoder's landmark
+    input (the given detections, or dlib's when None)."""
     del image_size
-    crops = np.stack([self._crop(im, None if landmarks2d is None else landmarks2d[i])
-                      for i, im in enumerate(images)])
+    pairs = [self._crop(im, None if landmarks2d is None else landmarks2d[i]) for i, im in enumerate(images)]
+    crops = np.stack([p[0] for p in pairs])
+    crop_landmarks = np.stack([p[1] for p in pairs]).astype(np.float32)
     outs = []
     for start in range(0, len(crops), batch_size):
       x = crops[start:start + batch_size, None].astype(np.float32) / 255.0  # [b, 1, S, S, 3]
-      o = self._ae(x)
+      lm = crop_landmarks[start:start + batch_size, None] if self._ae.encoder_config.landmark_input else None
+      o = self._ae(x, lm)
       outs.append({k: np.asarray(o[k]) for k in ('vertices', 'identity_vertices', 'angles', 'translation',
                                                   'lip_masks')})
     cat = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}

@@ -10,7 +10,11 @@ Faces are found and cropped with the project's preprocessing (``data.face_frames
 Per face (``<output>/<file stem>[_face<k>]/``):
 
 * ``params.npz`` / ``params.json``: alpha, beta, delta, sh, angles, translation (per frame for a video:
-  ``[T, ...]``, with ``frame_index`` and, when smoothing is on, the unsmoothed ``raw_*`` arrays);
+  ``[T, ...]``, with ``frame_index`` and, when smoothing is on, the unsmoothed ``raw_*`` arrays), and where
+  the face is in the input, in input-image pixels (pixel-centre coordinates, x right, y down; per frame
+  ``[T, ...]`` for a video): ``landmarks68_image_px`` [68, 2] the reconstruction's 68 projected landmarks
+  (iBUG order, jaw 0-16 on the silhouette), ``face_box`` [4] dlib's detection (left, top, right, bottom),
+  ``crop_box`` [3] (x0, y0, side) and ``crop_box_ltrb`` [4] the square the 240 px crop was cut from;
 * ``full.{obj,ply}`` (identity + expression), ``identity.{obj,ply}`` (the person's neutral face: identity
   only), ``expression.{obj,ply}`` (the mean identity with this expression); vertex colours = albedo; cm;
   for a video the frame in the middle of the clip;
@@ -35,8 +39,10 @@ from common import cli  # noqa: F401  (must precede TensorFlow)
 
 import collections
 import dataclasses
+import errno
 import json
 import pathlib
+import shutil
 import sys
 from typing import Optional
 
@@ -131,23 +137,90 @@ def write_face(ae, out_dir: pathlib.Path, params: dict, decoded: dict, crops: np
 
 
 def _face_dir(output: pathlib.Path, path: pathlib.Path, face: int, faces: int) -> pathlib.Path:
-  return output / (path.stem + (f'_face{face}' if faces > 1 else ''))
+  """``<output>/<stem>[_face<k>]``; ``<stem>_<ext>`` when another image or video beside the input has the
+  same stem (``person.jpg`` and ``person.png`` -> ``person_jpg/``, ``person_png/``: neither overwrites)."""
+  from data import media  # pylint: disable=g-import-not-at-top
+  name = path.stem
+  try:
+    twins = [p for p in path.parent.iterdir() if p.stem == path.stem and p.name != path.name
+             and (media.is_image(p) or media.is_video(p))]
+  except OSError:
+    twins = []
+  if twins:
+    name = f'{path.stem}_{path.suffix.lstrip(".")}'
+  return output / (name + (f'_face{face}' if faces > 1 else ''))
+
+
+def image_placement(landmarks_crop: np.ndarray, crop_box, face_box, size: int) -> dict[str, np.ndarray]:
+  """Where a face is in its input image (the ``params.json`` fields of the module docstring).
+
+  Args:
+    landmarks_crop: [..., 68, 2] projected landmarks in crop pixels (``decode_frames``' ``landmarks2d``).
+    crop_box: [..., 3] (x0, y0, side) of each crop in input pixels.
+    face_box: [..., 4] (left, top, right, bottom) detection boxes in input pixels.
+    size: side of the crops (pixels).
+
+  Returns:
+    ``landmarks68_image_px`` [..., 68, 2], ``face_box`` [..., 4], ``crop_box`` [..., 3], ``crop_box_ltrb``
+    [..., 4] (float64, input pixels).
+  """
+  from data import face as face_lib  # pylint: disable=g-import-not-at-top
+  crop_box = np.asarray(crop_box, np.float64)
+  lm = np.asarray(landmarks_crop, np.float64)
+  if crop_box.ndim == 2:  # one crop box per frame
+    image_lm = np.stack([face_lib.from_crop_coords(l, b, size) for l, b in zip(lm, crop_box)])
+  else:
+    image_lm = face_lib.from_crop_coords(lm, crop_box, size)
+  ltrb = np.concatenate([crop_box[..., :2], crop_box[..., :2] + crop_box[..., 2:3]], -1)
+  return {'landmarks68_image_px': image_lm, 'face_box': np.asarray(face_box, np.float64),
+          'crop_box': crop_box, 'crop_box_ltrb': ltrb}
+
+
+def reconstruct_face(ae, fc) -> tuple[np.ndarray, dict, dict]:
+  """The reconstruction of one face of an image (a ``data.face_frames.FaceCrop``), as this CLI makes it.
+
+  Returns:
+    (crops float32 [1, S, S, 3] in [0, 1]; params of ``model.reconstruction.encode_frames`` plus the
+    ``image_placement`` fields for this one face (``landmarks68_image_px`` [68, 2], ...); decoded outputs
+    of ``decode_frames`` (``landmarks2d`` [1, 68, 2] crop pixels, ...)).
+  """
+  from model import reconstruction  # pylint: disable=g-import-not-at-top
+  crops = fc.frame.image[None].astype(np.float32) / 255.0
+  params = reconstruction.encode_frames(ae, crops, fc.frame.landmarks[None])
+  decoded = reconstruction.decode_frames(ae, params)
+  place = image_placement(decoded['landmarks2d'][0], fc.frame.crop_box, fc.face_box, crops.shape[1])
+  return crops, {**params, **place}, decoded
 
 
 def reconstruct_image(ae, path, output, opts, analyzer) -> dict:
   """One image file: every usable face. Returns its summary entry."""
   from data import face_frames  # pylint: disable=g-import-not-at-top
-  from model import reconstruction  # pylint: disable=g-import-not-at-top
   faces = face_frames.image_faces(path, analyzer, opts.min_face_size)
   dirs = []
   for fc in faces:
-    crops = fc.frame.image[None].astype(np.float32) / 255.0
-    params = reconstruction.encode_frames(ae, crops)
-    decoded = reconstruction.decode_frames(ae, params)
+    crops, params, decoded = reconstruct_face(ae, fc)
     d = _face_dir(output, path, fc.face_index, len(faces))
-    write_face(ae, d, {**params, 'crop_box': np.asarray(fc.frame.crop_box)}, decoded, crops, opts)
+    write_face(ae, d, params, decoded, crops, opts)
     dirs.append(str(d))
-  return {'frames_seen': 1, 'frames_reconstructed': 1, 'faces': len(faces), 'skipped': {}, 'outputs': dirs}
+  entry = {'frames_seen': 1, 'frames_reconstructed': 1, 'faces': len(faces), 'skipped': {}, 'outputs': dirs}
+  if _is_grayscale(path):
+    entry['conversions'] = ['grayscale']
+    entry['note'] = GRAYSCALE_NOTE
+  return entry
+
+
+GRAYSCALE_NOTE = ('grayscale image: converted to RGB by repeating its channel; the encoder learned from '
+                  'colour images, so geometry and albedo can differ from those of the colour original')
+
+
+def _is_grayscale(path: pathlib.Path) -> bool:
+  """Whether an image file stores one channel (gray, gray + alpha, 1-bit, 16-bit or float gray)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  try:
+    with Image.open(path) as im:
+      return im.mode in ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'F')
+  except (OSError, ValueError):
+    return False
 
 
 def reconstruct_video(ae, path, output, opts, analyzer) -> dict:
@@ -164,7 +237,7 @@ def reconstruct_video(ae, path, output, opts, analyzer) -> dict:
   if opts.max_frames:
     expected = min(expected, opts.max_frames)
   skipped = collections.Counter()
-  crops, indices, boxes = [], [], []
+  crops, indices, boxes, face_boxes, landmarks = [], [], [], [], []
   seen = 0
   for i, image in tqdm.tqdm(face_frames.video_frames(path, opts.max_frames or None, opts.stride),
                             total=expected, desc=f'faces {path.name}', disable=not opts.progress):
@@ -176,14 +249,16 @@ def reconstruct_video(ae, path, output, opts, analyzer) -> dict:
       continue
     fr = preprocess.make_frame(image, face, i)
     crops.append(fr.image.astype(np.float32) / 255.0)
+    landmarks.append(fr.landmarks)
     indices.append(i)
     boxes.append(fr.crop_box)
+    face_boxes.append(face.box)
   entry = {'frames_seen': seen, 'frames_reconstructed': len(crops), 'faces': 1 if crops else 0,
            'skipped': dict(skipped), 'fps': fps, 'stride': opts.stride, 'outputs': []}
   if not crops:
     return entry
   crops = np.stack(crops)
-  raw = reconstruction.encode_frames(ae, crops)
+  raw = reconstruction.encode_frames(ae, crops, np.stack(landmarks))
   params = dict(raw)
   jitter = {}
   for k in ('angles', 'translation', 'delta'):
@@ -198,7 +273,8 @@ def reconstruct_video(ae, path, output, opts, analyzer) -> dict:
                         if opts.smooth else None)
   decoded = reconstruction.decode_frames(ae, params)
   out_dir = _face_dir(output, path, 0, 1)
-  params.update(frame_index=np.asarray(indices), crop_box=np.asarray(boxes))
+  params.update(frame_index=np.asarray(indices),
+                **image_placement(decoded['landmarks2d'], boxes, face_boxes, crops.shape[1]))
   write_face(ae, out_dir, params, decoded, crops, opts, fps=fps_used)
   frames = []
   for s in range(0, len(crops), 32):
@@ -210,11 +286,21 @@ def reconstruct_video(ae, path, output, opts, analyzer) -> dict:
   return entry
 
 
+class OutputError(RuntimeError):
+  """The output folder cannot be written (disk full, read-only); the message says what was kept."""
+
+
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG})
+
+
 def run(ae, input_path, output, opts: Options = Options()) -> dict:
   """Reconstructs every face of ``input_path`` into ``output``; writes and returns ``summary.json``.
 
   Raises:
     FileNotFoundError / ValueError: the input does not exist or is not an image, video or media folder.
+    NotADirectoryError: ``output`` is a file.
+    OutputError: ``output`` cannot be written (full or read-only disk); the partial results of the file
+      being written are removed.
   """
   import tqdm  # pylint: disable=g-import-not-at-top
   from data import face as face_lib  # pylint: disable=g-import-not-at-top
@@ -222,13 +308,30 @@ def run(ae, input_path, output, opts: Options = Options()) -> dict:
   from data import media  # pylint: disable=g-import-not-at-top
   inputs = face_frames.list_inputs(input_path)
   output = pathlib.Path(output)
-  output.mkdir(parents=True, exist_ok=True)
+  if output.exists() and not output.is_dir():
+    raise NotADirectoryError(f'--output {output} is a file, not a folder; pass a folder')
+  try:
+    output.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise OutputError(f'cannot create the output folder {output} ({e.strerror})') from None
   analyzer = face_lib.FaceAnalyzer(min_face_size=opts.min_face_size)
   files = {}
   for path, kind in tqdm.tqdm(inputs, desc='files', disable=not opts.progress or len(inputs) < 2):
+    before = set(output.iterdir())
     try:
       fn = reconstruct_image if kind == 'image' else reconstruct_video
       files[str(path)] = {'kind': kind, **fn(ae, path, output, opts, analyzer)}
+    except OSError as e:
+      if e.errno not in _OUTPUT_ERRNOS and not str(e.filename or '').startswith(str(output)):
+        raise
+      for partial in set(output.iterdir()) - before:  # this file's half-written results
+        if partial.is_dir():
+          shutil.rmtree(partial, ignore_errors=True)
+        else:
+          partial.unlink(missing_ok=True)
+      raise OutputError(f'cannot write the results of {path} to {output} ({e.strerror or e}); '
+                        f'{len(files)} file(s) before it were done (their results are kept, without '
+                        'summary.json): free space or fix the folder, then rerun') from None
     except media.Drop as e:
       files[str(path)] = {'kind': kind, 'frames_seen': 1 if kind == 'image' else 0,
                           'frames_reconstructed': 0, 'faces': 0, 'skipped': {e.reason: 1}, 'detail': str(e),
@@ -245,7 +348,11 @@ def run(ae, input_path, output, opts: Options = Options()) -> dict:
   summary = {'model': str(getattr(ae, 'restored_from', '')), 'input': str(input_path),
              'options': dataclasses.asdict(opts), **dict(totals), 'skipped': dict(reasons),
              'files': files}
-  (output / 'summary.json').write_text(json.dumps(summary, indent=1))
+  try:
+    (output / 'summary.json').write_text(json.dumps(summary, indent=1))
+  except OSError as e:
+    raise OutputError(f'cannot write {output / "summary.json"} ({e.strerror or e}); free space or fix the '
+                      'folder, then rerun') from None
   return summary
 
 
@@ -265,15 +372,22 @@ def main(argv):
                  max(1, FLAGS.stride), FLAGS.texture_size, FLAGS.progress)
   try:
     summary = run(ae, FLAGS.input, FLAGS.output, opts)
-  except (FileNotFoundError, ValueError) as e:
+  except (FileNotFoundError, NotADirectoryError, ValueError, OutputError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   print(f'frames seen {summary["frames_seen"]}, reconstructed {summary["frames_reconstructed"]}, '
         f'skipped {summary["skipped"]}; summary: {pathlib.Path(FLAGS.output) / "summary.json"}')
   if not summary['frames_reconstructed']:
-    print('error: no usable face in the input (see summary.json; try a smaller --min_face_size)',
-          file=sys.stderr)
+    print(f'error: {no_face_message(summary)}', file=sys.stderr)
     sys.exit(1)
+
+
+def no_face_message(summary: dict) -> str:
+  """Why nothing was reconstructed, by reason (the flag hint only where a flag helps)."""
+  reasons = summary.get('skipped', {})
+  text = ', '.join(f'{k} {v}' for k, v in sorted(reasons.items())) or 'no frames'
+  hint = ' try a smaller --min_face_size;' if 'face_too_small' in reasons else ''
+  return f'no face reconstructed ({text});{hint} details per file in summary.json'
 
 
 if __name__ == '__main__':

@@ -51,7 +51,8 @@ def _u8(x):
 
 def source_crops(path, analyzer, min_face_size: int, max_frames: int = 0, stride: int = 1,
                  progress: bool = True):
-  """(crops float32 [T, S, S, 3], frame indices, skip reasons, fps) of the source's largest faces.
+  """(crops float32 [T, S, S, 3], frame indices, skip reasons, fps, landmarks [T, 68, 2] crop pixels) of
+  the source's largest faces.
 
   Raises:
     media.Drop: an unreadable source, or no usable face in it.
@@ -65,10 +66,11 @@ def source_crops(path, analyzer, min_face_size: int, max_frames: int = 0, stride
   if kind == 'folder':
     raise ValueError(f'--source {path} is a folder; expected one video or image')
   if kind == 'image':
-    crop = face_frames.image_faces(path, analyzer, min_face_size)[0].frame.image
-    return crop[None].astype(np.float32) / 255.0, [0], collections.Counter(), 25.0
+    frame = face_frames.image_faces(path, analyzer, min_face_size)[0].frame
+    return (frame.image[None].astype(np.float32) / 255.0, [0], collections.Counter(), 25.0,
+            frame.landmarks[None])
   _, fps = face_frames.video_info(path)
-  crops, indices, skipped = [], [], collections.Counter()
+  crops, indices, skipped, landmarks = [], [], collections.Counter(), []
   for i, image in tqdm.tqdm(face_frames.video_frames(path, max_frames or None, stride),
                             desc='source faces', disable=not progress):
     try:
@@ -76,11 +78,13 @@ def source_crops(path, analyzer, min_face_size: int, max_frames: int = 0, stride
     except media.Drop as e:
       skipped[e.reason] += 1
       continue
-    crops.append(preprocess.make_frame(image, face, i).image.astype(np.float32) / 255.0)
+    frame = preprocess.make_frame(image, face, i)
+    crops.append(frame.image.astype(np.float32) / 255.0)
+    landmarks.append(frame.landmarks)
     indices.append(i)
   if not crops:
     raise media.Drop(preprocess.NO_FACE, f'no usable face in {path.name} (skipped: {dict(skipped)})')
-  return np.stack(crops), indices, skipped, fps / stride
+  return np.stack(crops), indices, skipped, fps / stride, np.stack(landmarks)
 
 
 def transfer_params(source: dict, target: dict) -> dict:
@@ -110,11 +114,12 @@ def run(ae, source, target, output, min_face_size: int = 200, max_frames: int = 
   (target_path, kind), = face_frames.list_inputs(target)
   if kind != 'image':
     raise ValueError(f'--target {target_path} must be an image (the identity), got a {kind}')
-  target_crop = face_frames.image_faces(target_path, analyzer, min_face_size)[0].frame.image
-  target_crop = target_crop[None].astype(np.float32) / 255.0
-  target_params = reconstruction.encode_frames(ae, target_crop)
-  crops, indices, skipped, fps = source_crops(source, analyzer, min_face_size, max_frames, stride, progress)
-  source_params = reconstruction.encode_frames(ae, crops)
+  target_frame = face_frames.image_faces(target_path, analyzer, min_face_size)[0].frame
+  target_crop = target_frame.image[None].astype(np.float32) / 255.0
+  target_params = reconstruction.encode_frames(ae, target_crop, target_frame.landmarks[None])
+  crops, indices, skipped, fps, landmarks = source_crops(source, analyzer, min_face_size, max_frames, stride,
+                                                         progress)
+  source_params = reconstruction.encode_frames(ae, crops, landmarks)
   source_dec = reconstruction.decode_frames(ae, source_params)
   params = transfer_params(source_params, target_params)
   dec = reconstruction.decode_frames(ae, params)

@@ -4,7 +4,7 @@ API (training, evaluation and reconstruction all use it)::
 
     from model import autoencoder
     ae = autoencoder.Autoencoder(model_config, encoder_config)        # random init = mean face
-    out = ae(images)                                                  # images [B, F, S, S, 3] in [0, 1]
+    out = ae(images, landmarks)          # images [B, F, S, S, 3] in [0, 1], landmarks [B, F, 68, 2] px
     ae = autoencoder.Autoencoder.from_run_dir('runs/demo')            # a trained run (latest stage)
     ae = autoencoder.Autoencoder.from_run_dir('runs/demo', stage='identity')
 
@@ -13,7 +13,8 @@ API (training, evaluation and reconstruction all use it)::
 of ``<run_dir>/checkpoints/<stage>/`` (object key ``'autoencoder'``; stage default: the last of
 ``STAGES`` that has one).
 
-``call(images, force_neutral=False)`` returns a dict (``B`` samples, ``F`` frames, ``S`` image side, ``N``
+``call(images, landmarks=None, force_neutral=False)`` (landmarks: the frames' 68 detected landmarks, needed
+when ``encoder_config.landmark_input``) returns a dict (``B`` samples, ``F`` frames, ``S`` image side, ``N``
 vertices, ``G`` graph nodes):
 
 ======================  =======================  =============================================================
@@ -60,6 +61,7 @@ import tensorflow as tf
 import keras
 
 import tf_ops
+from common import errors
 from model import camera as camera_lib
 from model import config as config_lib
 from model import deformation_graph
@@ -145,7 +147,11 @@ class Autoencoder(keras.Model):
   def build_all(self) -> None:
     """Creates every variable (one forward pass on a blank batch)."""
     s = self.model_config.image_size
-    self(tf.zeros([1, 1, s, s, 3]))
+    landmarks = None
+    if self.encoder_config.landmark_input:  # a spread of points (a degenerate set would give NaN angles)
+      grid = np.stack(np.meshgrid(np.linspace(0.3, 0.7, 17), np.linspace(0.3, 0.7, 4)), -1).reshape(-1, 2)
+      landmarks = tf.constant(grid[None, None, :68] * s, tf.float32)
+    self(tf.zeros([1, 1, s, s, 3]), landmarks)
 
   # ----------------------------------------------------------------------------------------------- call
 
@@ -204,8 +210,8 @@ class Autoencoder(keras.Model):
     })
     return out
 
-  def call(self, images, training=None, force_neutral: bool = False, render: bool = True):
-    params = self.encoder(images, training=training)
+  def call(self, images, landmarks=None, training=None, force_neutral: bool = False, render: bool = True):
+    params = self.encoder(images, landmarks, training=training)
     return self.decode(params, force_neutral=force_neutral, render=render)
 
   # ---------------------------------------------------------------------------------------------- loading
@@ -217,18 +223,33 @@ class Autoencoder(keras.Model):
     cfg_path = run_dir / CONFIG_FILE
     if not cfg_path.exists():
       raise FileNotFoundError(f'{cfg_path} not found: expected a run folder written by training.main')
-    cfg = json.loads(cfg_path.read_text())
-    if 'model' not in cfg or 'encoder' not in cfg:
+    try:
+      cfg = json.loads(cfg_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+      raise errors.FormatError(cfg_path, f'not the JSON that training.main writes ({e})') from None
+    if not isinstance(cfg, dict) or 'model' not in cfg or 'encoder' not in cfg:
+      cfg = cfg if isinstance(cfg, dict) else {}
       raise ValueError(f'{cfg_path} lacks the "model" / "encoder" sections (keys: {sorted(cfg)})')
     ae = cls(config_lib.ModelConfig.from_dict(cfg['model']),
              encoder_lib.EncoderConfig.from_dict(cfg['encoder']))
     ae.build_all()
     stages = [stage] if stage else list(reversed(STAGES))
     for s in stages:
-      latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR / s))
+      folder = run_dir / CHECKPOINT_DIR / s
+      latest = tf.train.latest_checkpoint(str(folder))
+      if not latest and folder.is_dir() and any(folder.iterdir()):
+        # Never fall back to an older stage silently: the newest stage that has files must load.
+        raise errors.FormatError(folder, f'the {s} stage holds files but no complete checkpoint (a missing '
+                                 '.index or `checkpoint` file, or an interrupted save); rerun training to '
+                                 f'resume the stage, or remove {folder} to use the previous stage')
       if latest:
-        tf.train.Checkpoint(**{CHECKPOINT_KEY: ae.checkpoint_tree()}).restore(latest).expect_partial(
-        ).assert_existing_objects_matched()
+        try:
+          tf.train.Checkpoint(**{CHECKPOINT_KEY: ae.checkpoint_tree()}).restore(latest).expect_partial(
+          ).assert_existing_objects_matched()
+        except (tf.errors.OpError, IndexError, AssertionError, ValueError) as e:
+          reason = str(getattr(e, 'message', e)).strip().splitlines()[0][:300] if str(e).strip() else ''
+          raise errors.FormatError(latest, f'damaged checkpoint ({type(e).__name__}: {reason}); rerun the '
+                                   'training stage, or remove this checkpoint to use an older one') from None
         ae.restored_from = latest
         return ae
     raise FileNotFoundError(f'No checkpoint for stage(s) {stages} under {run_dir / CHECKPOINT_DIR}')
@@ -239,17 +260,20 @@ inner_lip_contour_pixels = image_formation.inner_lip_contour_pixels
 
 
 class ServingModule(tf.Module):
-  """SavedModel wrapper: ``serve(images [B, F, S, S, 3]) -> parameters and vertices``."""
+  """SavedModel wrapper: ``serve(images [B, F, S, S, 3][, landmarks [B, F, 68, 2]]) -> parameters and
+  vertices`` (landmarks when the encoder takes them)."""
 
   def __init__(self, ae: Autoencoder):
     super().__init__()
     self.ae = ae
     mc = ae.model_config
-    spec = tf.TensorSpec([None, None, mc.image_size, mc.image_size, 3], tf.float32, name='images')
-    self.serve = tf.function(self._serve, input_signature=[spec])
+    spec = [tf.TensorSpec([None, None, mc.image_size, mc.image_size, 3], tf.float32, name='images')]
+    if ae.encoder_config.landmark_input:
+      spec.append(tf.TensorSpec([None, None, 68, 2], tf.float32, name='landmarks'))
+    self.serve = tf.function(self._serve, input_signature=spec)
 
-  def _serve(self, images):
-    p = self.ae.encoder(images)
+  def _serve(self, images, landmarks=None):
+    p = self.ae.encoder(images, landmarks)
     out = self.ae.decode(p)
     return {k: out[k] for k in ('alpha', 'beta', 'delta', 'sh', 'angles', 'translation', 'vertices',
                                 'albedo', 'landmarks2d')}

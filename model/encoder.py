@@ -1,7 +1,20 @@
 """The siamese multi-frame encoder (paper Sec. 3.3): frames of one person -> face parameters.
 
     enc = MultiFrameEncoder(EncoderConfig.small(), model_config)
-    params = enc(images)          # images [B, F, S, S, 3] in [0, 1]
+    params = enc(images, landmarks)   # images [B, F, S, S, 3] in [0, 1], landmarks [B, F, 68, 2] pixels
+    enc = MultiFrameEncoder(EncoderConfig.small_image_only(), model_config)
+    params = enc(images)              # the paper's encoder: pixels only
+
+Inputs beyond the paper (``EncoderConfig.landmark_input`` / ``align``, on in ``small()`` and ``paper()``):
+every frame has its 68 detected landmarks at training and test time, and they carry the identity that a
+small tower cannot resolve in the pixels (a linear fit on the true landmarks recovers the first ICT identity
+weights with R^2 0.95, the 64 px tower ~0). ``landmark_features`` normalises them by a similarity: centroid
+``c``, RMS radius ``s`` and eye-line angle ``theta``; the de-rotated, unit-radius shape (136 values) and
+the similarity itself (c / S, log(s / S), cos and sin theta: 5 values) go into a 2-layer MLP whose features
+join the tower's before the heads. With ``align`` the tower sees the crop warped by that similarity to a
+canonical frame (centroid at the centre, radius ``ALIGNED_RADIUS`` of the side, eyes level), as
+Deep3DFaceRecon aligns its crops with 5 landmarks; the pose is still predicted in the input crop, from the
+similarity features. ``image_only()`` configurations keep the paper's pixels-only encoder for comparison.
 
 One tower with shared weights runs on every frame (the frames are folded into the batch) and predicts the
 per-frame parameters: expression delta_i [B, F, m_e], SH lighting gamma_i [B, F, 9, 3] and rigid pose
@@ -50,6 +63,14 @@ TRANSLATION_SCALE = (1.0, 1.0, 10.0)
 POSE_DIM = 6
 SH_DIM = lighting.NUM_SH_COEFFICIENTS * 3
 SMALL_CHANNELS = (16, 32, 48, 64, 96)
+NUM_LANDMARKS = 68
+# iBUG indices of the two eyes' six points each (the eye line of the similarity).
+LEFT_EYE, RIGHT_EYE = tuple(range(36, 42)), tuple(range(42, 48))
+# Landmark features: the normalised shape (68 x 2) and the similarity (c_x, c_y, log s, cos, sin).
+LANDMARK_FEATURES = NUM_LANDMARKS * 2 + 5
+# RMS radius of the 68 landmarks in the aligned crop, as a fraction of its side (a frontal face filling
+# the 240 px crops of data.prepare has ~0.25).
+ALIGNED_RADIUS = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,32 +84,55 @@ class EncoderConfig:
     hidden: units of the identity / albedo MLP's hidden layer.
     coefficient_scale: alpha, beta and delta are the heads' outputs times this (a per-output learning-rate
       multiplier under Adam: the coefficients must reach O(1) for the learned bases to matter).
+    landmark_input: the 68 landmarks of each frame are an input (``landmark_features`` into an MLP whose
+      features join the tower's); the encoder then needs them at every call.
+    align: the tower sees each frame warped by its landmarks' similarity to the canonical frame (needs
+      ``landmark_input``).
+    landmark_hidden: units of the landmark MLP's two layers.
   """
   tower: str = 'small'
   input_size: int = 64
   width: float = 1.0
   hidden: int = 128
   coefficient_scale: float = 10.0
+  landmark_input: bool = False
+  align: bool = False
+  landmark_hidden: int = 256
 
   def __post_init__(self):
     if self.tower not in TOWERS:
       raise ValueError(f'EncoderConfig.tower must be one of {TOWERS}, got {self.tower!r}')
-    if self.input_size < 16 or self.width <= 0 or self.hidden < 1:
-      raise ValueError(f'EncoderConfig needs input_size >= 16, width > 0, hidden >= 1; got {self}')
+    if self.input_size < 16 or self.width <= 0 or self.hidden < 1 or self.landmark_hidden < 1:
+      raise ValueError(f'EncoderConfig needs input_size >= 16, width > 0, hidden >= 1, landmark_hidden >= 1;'
+                       f' got {self}')
+    if self.align and not self.landmark_input:
+      raise ValueError('EncoderConfig.align needs landmark_input=True (the alignment comes from landmarks)')
 
   def to_dict(self) -> dict[str, typing.Any]:
     return dataclasses.asdict(self)
 
   @classmethod
   def from_dict(cls, values: dict[str, typing.Any]) -> 'EncoderConfig':
-    return cls(**values)
+    return cls(**values)  # keys missing in older run folders take the defaults: the image-only encoder
 
   @classmethod
   def small(cls) -> 'EncoderConfig':
+    """The CPU tower on 64 px aligned crops plus the landmark branch (the demo's)."""
+    return cls('small', 64, 1.0, 128, 10.0, landmark_input=True, align=True)
+
+  @classmethod
+  def small_image_only(cls) -> 'EncoderConfig':
+    """The CPU tower on 64 px crops, pixels only (the paper's encoder design at demo scale)."""
     return cls('small', 64, 1.0, 128, 10.0)
 
   @classmethod
   def paper(cls) -> 'EncoderConfig':
+    """ResNet-18 tower on 240 px aligned crops plus the landmark branch."""
+    return cls('resnet', config_lib.IMAGE_SIZE, 1.0, 512, 10.0, landmark_input=True, align=True)
+
+  @classmethod
+  def paper_image_only(cls) -> 'EncoderConfig':
+    """The paper's encoder: ResNet-18 tower on 240 px crops, pixels only."""
     return cls('resnet', config_lib.IMAGE_SIZE, 1.0, 512, 10.0)
 
 
@@ -161,6 +205,72 @@ def _const_init(values):
   return keras.initializers.Constant(values)
 
 
+def landmark_similarity(landmarks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """The similarity of a landmark set: centroid, RMS radius and eye-line angle.
+
+  Args:
+    landmarks: float32 [N, 68, 2] (x, y) pixels, image row 0 at the top.
+
+  Returns:
+    centre [N, 2] pixels, radius [N] pixels (RMS distance to the centre, at least 1e-3), theta [N] radians
+    (angle of the line from the left eye's centroid, points 36-41, to the right eye's, 42-47, in image
+    coordinates: 0 for level eyes, positive when the right eye, the one on the image's right, is lower).
+  """
+  centre = tf.reduce_mean(landmarks, axis=1)
+  radius = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(landmarks - centre[:, None]), -1), 1) + 1e-6)
+  eyes = (tf.reduce_mean(tf.gather(landmarks, RIGHT_EYE, axis=1), 1)
+          - tf.reduce_mean(tf.gather(landmarks, LEFT_EYE, axis=1), 1))
+  theta = tf.atan2(eyes[:, 1], eyes[:, 0] + 1e-6)
+  return centre, tf.maximum(radius, 1e-3), theta
+
+
+def landmark_features(landmarks: tf.Tensor, image_size: int) -> tf.Tensor:
+  """Similarity-normalised landmarks and the similarity: [N, LANDMARK_FEATURES] = [N, 141].
+
+  ``q_k = R(-theta) (p_k - c) / s`` (136 values: the shape without position, scale and roll), then
+  ``2 c / S - 1`` (2), ``log(s / S)`` (1), ``cos theta``, ``sin theta`` (2), with ``c, s, theta`` from
+  ``landmark_similarity`` and S = ``image_size`` (the pixel frame of ``landmarks`` [N, 68, 2]).
+  """
+  landmarks = tf.convert_to_tensor(landmarks, tf.float32)
+  centre, radius, theta = landmark_similarity(landmarks)
+  cos, sin = tf.cos(theta), tf.sin(theta)
+  d = (landmarks - centre[:, None]) / radius[:, None, None]
+  x = cos[:, None] * d[..., 0] + sin[:, None] * d[..., 1]   # R(-theta) d
+  y = -sin[:, None] * d[..., 0] + cos[:, None] * d[..., 1]
+  shape = tf.reshape(tf.stack([x, y], -1), [-1, NUM_LANDMARKS * 2])
+  s = float(image_size)
+  pose = tf.stack([2.0 * centre[:, 0] / s - 1.0, 2.0 * centre[:, 1] / s - 1.0, tf.math.log(radius / s),
+                   cos, sin], -1)
+  return tf.concat([shape, pose], -1)
+
+
+def align_images(images: tf.Tensor, landmarks: tf.Tensor, size: int) -> tf.Tensor:
+  """Frames warped by their landmarks' similarity to the canonical frame: [N, size, size, 3].
+
+  The output's centre is the landmarks' centroid, a radius of ``ALIGNED_RADIUS * size`` output pixels is
+  their RMS radius and the eye line is horizontal (bilinear sampling; outside the frame is 0). ``images``
+  [N, S, S, 3] and ``landmarks`` [N, 68, 2] in that frame's pixels; ``images`` is first resized to
+  ``size`` (antialiased) so that the warp never minifies much.
+  """
+  n_side = images.shape[1] or tf.shape(images)[1]
+  if images.shape[1] != size or images.shape[2] != size:
+    images = tf.image.resize(images, [size, size], method='bilinear', antialias=True)
+  scale_to = tf.cast(size, tf.float32) / tf.cast(n_side, tf.float32)
+  # Pixel centres: x_small + 0.5 = (x + 0.5) * scale_to.
+  points = (landmarks + 0.5) * scale_to - 0.5
+  centre, radius, theta = landmark_similarity(points)
+  k = radius / (ALIGNED_RADIUS * size)
+  cos, sin = tf.cos(theta) * k, tf.sin(theta) * k
+  h = (size - 1) / 2.0
+  a2 = centre[:, 0] - cos * h + sin * h
+  b2 = centre[:, 1] - sin * h - cos * h
+  zeros = tf.zeros_like(cos)
+  transforms = tf.stack([cos, -sin, a2, sin, cos, b2, zeros, zeros], -1)
+  return tf.raw_ops.ImageProjectiveTransformV3(
+      images=images, transforms=transforms, output_shape=tf.constant([size, size], tf.int32),
+      fill_value=0.0, interpolation='BILINEAR', fill_mode='CONSTANT')
+
+
 def initial_per_frame_bias(num_expression: int) -> np.ndarray:
   """Bias of the per-frame head: [delta (m_e) zeros, SH (27) ambient, pose (6) default / scale]."""
   sh = lighting.ambient_sh(1.0)[0].reshape(-1)
@@ -172,7 +282,8 @@ def initial_per_frame_bias(num_expression: int) -> np.ndarray:
 class MultiFrameEncoder(keras.Model):
   """Siamese towers + multi-frame pooling (see the module docstring).
 
-  ``call(images)`` with images [B, F, S, S, 3] in [0, 1] returns a dict:
+  ``call(images, landmarks=None)`` with images [B, F, S, S, 3] in [0, 1] and, when
+  ``encoder_config.landmark_input``, landmarks [B, F, 68, 2] ((x, y) pixels of those frames) returns a dict:
     alpha [B, m_i], beta [B, m_r], delta [B, F, m_e], sh [B, F, 9, 3], angles [B, F, 3] (rad),
     translation [B, F, 3] (cm), features [B, F, D] (the tower outputs).
   """
@@ -184,6 +295,19 @@ class MultiFrameEncoder(keras.Model):
     ec, mc = encoder_config, model_config
     tower_cls = _SmallTower if ec.tower == 'small' else _ResNetTower
     self.tower = tower_cls(ec.width, name='tower')
+    self.landmark_mlp = None
+    if ec.landmark_input:
+      # Standardisation of the landmark features (identity moves them by ~1% of the face's radius, pose and
+      # expression by ~10x more): statistics of the training data, set once by ``adapt_landmarks`` and
+      # saved with the model (non-trainable weights).
+      self.landmark_mean = self.add_weight(shape=(LANDMARK_FEATURES,), initializer='zeros', trainable=False,
+                                           name='landmark_mean')
+      self.landmark_std = self.add_weight(shape=(LANDMARK_FEATURES,), initializer='ones', trainable=False,
+                                          name='landmark_std')
+      self.landmark_mlp = keras.Sequential([
+          keras.layers.Dense(ec.landmark_hidden, activation='relu', name='landmark_dense0'),
+          keras.layers.Dense(ec.landmark_hidden, activation='relu', name='landmark_dense1')],
+          name='landmark_mlp')
     zeros = keras.initializers.Zeros()
     self.per_frame_head = keras.layers.Dense(
         mc.num_expression + SH_DIM + POSE_DIM, kernel_initializer=zeros,
@@ -199,15 +323,55 @@ class MultiFrameEncoder(keras.Model):
       raise ValueError(f'MultiFrameEncoder expects images [B, F, S, S, 3], got shape {images.shape}')
     return images
 
-  def call(self, images, training=None):
+  def check_landmarks(self, landmarks, images: tf.Tensor) -> tf.Tensor | None:
+    if not self.encoder_config.landmark_input:
+      return None
+    if landmarks is None:
+      raise ValueError('MultiFrameEncoder: this encoder (EncoderConfig.landmark_input) needs the 68 '
+                       'landmarks of every frame: call(images, landmarks [B, F, 68, 2] pixels)')
+    landmarks = tf.stop_gradient(tf.convert_to_tensor(landmarks, tf.float32))
+    if landmarks.shape.rank != 4 or landmarks.shape[2:] != (NUM_LANDMARKS, 2):
+      raise ValueError(f'MultiFrameEncoder expects landmarks [B, F, 68, 2], got shape {landmarks.shape}')
+    if images.shape[:2].is_fully_defined() and landmarks.shape[:2].is_fully_defined() and (
+        images.shape[:2] != landmarks.shape[:2]):
+      raise ValueError(f'MultiFrameEncoder: landmarks {landmarks.shape} do not match images {images.shape}')
+    return landmarks
+
+  def adapt_landmarks(self, landmarks, image_size: int) -> None:
+    """Sets the landmark features' standardisation from training landmarks [..., 68, 2] (pixels of
+    frames of side ``image_size``): per feature mean and std (at least 1e-3 of the largest std)."""
+    if self.landmark_mlp is None:
+      return
+    lm = tf.reshape(tf.convert_to_tensor(landmarks, tf.float32), [-1, NUM_LANDMARKS, 2])
+    feats = landmark_features(lm, image_size).numpy().astype(np.float64)
+    std = feats.std(0)
+    self.landmark_mean.assign(feats.mean(0).astype(np.float32))
+    self.landmark_std.assign(np.maximum(std, 1e-3 * std.max()).astype(np.float32))
+
+  def landmarks_adapted(self) -> bool:
+    """Whether ``adapt_landmarks`` has set the standardisation (False: the initial 0 / 1)."""
+    return self.landmark_mlp is not None and bool(np.any(self.landmark_mean.numpy() != 0.0))
+
+  def call(self, images, landmarks=None, training=None):
     images = self.check_images(images)
+    landmarks = self.check_landmarks(landmarks, images)
     shape = tf.shape(images)
     b, f = shape[0], shape[1]
     flat = tf.reshape(images, tf.concat([[b * f], shape[2:]], 0))
     size = self.encoder_config.input_size
-    if images.shape[2] != size or images.shape[3] != size:
+    if landmarks is not None:
+      flat_landmarks = tf.reshape(landmarks, [-1, NUM_LANDMARKS, 2])
+    if self.encoder_config.align:
+      flat = align_images(flat, flat_landmarks, size)
+    elif images.shape[2] != size or images.shape[3] != size:
       flat = tf.image.resize(flat, [size, size], method='bilinear', antialias=True)
     features = self.tower(flat * 2.0 - 1.0)  # [B F, D]
+    if landmarks is not None:
+      side = images.shape[2] if images.shape[2] is not None else tf.cast(tf.shape(images)[2], tf.float32)
+      z = (landmark_features(flat_landmarks, side) - self.landmark_mean) / self.landmark_std
+      # The standardised features themselves join too: a linear path (what a ridge fit on the landmarks
+      # reads at once) beside the MLP's non-linear one.
+      features = tf.concat([features, self.landmark_mlp(z), z], -1)
     d = features.shape[-1]
     out = self.per_frame_head(features)
     m_e = self.model_config.num_expression
@@ -217,6 +381,8 @@ class MultiFrameEncoder(keras.Model):
     pose = out[:, m_e + SH_DIM:]
     pooled = tf.reduce_mean(tf.reshape(features, [b, f, d]), axis=1)
     hidden = self.shared_hidden(pooled)
+    if self.landmark_mlp is not None:
+      hidden = tf.concat([hidden, pooled], -1)  # identity / albedo heads also see the pooled features
     per_frame = lambda x: tf.reshape(x, tf.concat([[b, f], tf.shape(x)[1:]], 0))
     return {
         'alpha': self.identity_head(hidden) * scale,
@@ -229,8 +395,10 @@ class MultiFrameEncoder(keras.Model):
     }
 
   def head_variables(self) -> dict[str, list[tf.Variable]]:
-    """Variables by role (for per-stage freezing): tower, per_frame_head, identity_albedo."""
-    return {'tower': list(self.tower.trainable_variables),
+    """Variables by role (for per-stage freezing): tower (with the landmark MLP), per_frame_head,
+    identity_albedo."""
+    landmark = list(self.landmark_mlp.trainable_variables) if self.landmark_mlp is not None else []
+    return {'tower': list(self.tower.trainable_variables) + landmark,
             'per_frame_head': list(self.per_frame_head.trainable_variables),
             'identity_albedo': (list(self.shared_hidden.trainable_variables)
                                 + list(self.identity_head.trainable_variables)

@@ -46,13 +46,15 @@ def load_autoencoder(path: str | pathlib.Path) -> autoencoder_lib.Autoencoder:
     raise NotAModelError(f'model {path} is not a usable run folder: {e}') from e
 
 
-def encode_frames(ae: autoencoder_lib.Autoencoder, images: np.ndarray,
+def encode_frames(ae: autoencoder_lib.Autoencoder, images: np.ndarray, landmarks: np.ndarray | None = None,
                   chunk: int = 32) -> dict[str, np.ndarray]:
   """Parameters of T crops of one person (see the module docstring for the grouping).
 
   Args:
     ae: the autoencoder.
     images: float32 [T, S, S, 3] crops in [0, 1].
+    landmarks: float32 [T, 68, 2] the crops' detected landmarks, (x, y) crop pixels (needed when the
+      encoder takes landmarks, ``EncoderConfig.landmark_input``).
     chunk: frames per encoder call.
 
   Returns:
@@ -60,14 +62,17 @@ def encode_frames(ae: autoencoder_lib.Autoencoder, images: np.ndarray,
     delta [T, m_e], sh [T, 9, 3], angles [T, 3], translation [T, 3].
   """
   images = np.asarray(images, np.float32)
+  if landmarks is not None:
+    landmarks = np.asarray(landmarks, np.float32).reshape(len(images), 68, 2)
+  part = lambda idx: None if landmarks is None else tf.constant(landmarks[idx][None])
   per = {k: [] for k in PER_FRAME_KEYS}
   for s in range(0, len(images), chunk):
-    p = ae.encoder(tf.constant(images[s:s + chunk][None]))
+    p = ae.encoder(tf.constant(images[s:s + chunk][None]), part(slice(s, s + chunk)))
     for k in PER_FRAME_KEYS:
       per[k].append(p[k][0].numpy())
   spread = np.minimum(((np.arange(ae.model_config.num_frames) + 0.5) * len(images)
                        / ae.model_config.num_frames).astype(np.int64), len(images) - 1)
-  ident = ae.encoder(tf.constant(images[spread][None]))
+  ident = ae.encoder(tf.constant(images[spread][None]), part(spread))
   out = {k: np.concatenate(v) for k, v in per.items()}
   out['alpha'], out['beta'] = ident['alpha'][0].numpy(), ident['beta'][0].numpy()
   return out

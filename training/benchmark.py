@@ -63,12 +63,12 @@ def measure(name: str, repeats: int) -> dict:
   @tf.function
   def encoder_fb():
     with tf.GradientTape() as tape:
-      p = ae.encoder(images)
+      p = ae.encoder(images, batch['landmarks'])
       y = tf.add_n([tf.reduce_sum(v) for k, v in p.items() if k != 'features'])
     return tape.gradient(y, enc_vars)
 
   rows['encoder forward+backward'] = _time(lambda: encoder_fb(), repeats)
-  params = ae.encoder(images)
+  params = ae.encoder(images, batch['landmarks'])
   b, f = images.shape[0], images.shape[1]
   fm_vars = ae.face_model.trainable_variables
 

@@ -100,6 +100,8 @@ class StageConfig:
     losses: loss terms used (``LOSS_TERMS``), weighted by ``LossWeights``.
     data: 'video' (multi-frame samples), 'neutral' (neutral images) or 'combined' (video : image 3 : 1).
     force_neutral: expression forced to zero (identity pretraining).
+    batch_size: samples per step in this stage (0: ``TrainConfig.batch_size``); a stage without image
+      terms skips rendering, so it can see more samples per second at a larger batch.
   """
   name: str
   steps: int
@@ -108,28 +110,38 @@ class StageConfig:
   losses: tuple[str, ...]
   data: str
   force_neutral: bool = False
+  batch_size: int = 0
 
   def __post_init__(self):
     if self.name not in STAGE_NAMES:
       raise ValueError(f'Unknown stage {self.name!r}; expected one of {STAGE_NAMES}')
     bad = [g for g in self.trainable if g not in VARIABLE_GROUPS]
     bad += [t for t in self.losses if t not in LOSS_TERMS]
-    if bad or self.data not in DATA_KINDS or self.steps < 0 or self.learning_rate <= 0:
+    if bad or self.data not in DATA_KINDS or self.steps < 0 or self.learning_rate <= 0 or self.batch_size < 0:
       raise ValueError(f'Invalid stage configuration {self}: unknown {bad} or bad data/steps/learning rate')
 
 
-def make_stages(pose_steps: int, identity_steps: int, combined_steps: int, learning_rate: float):
-  """The paper's curriculum (Sec. 4.1, "Training Details")."""
+LANDMARK_TERMS = ('landmark', 'landmark_mean', 'smoothness', 'coefficients')
+
+
+def make_stages(pose_steps: int, identity_steps: int, combined_steps: int, learning_rate: float,
+                identity_losses: tuple[str, ...] | None = None, pose_batch: int = 0, identity_batch: int = 0):
+  """The paper's curriculum (Sec. 4.1, "Training Details").
+
+  ``identity_losses`` replaces the identity stage's terms (the demo's: ``LANDMARK_TERMS``, no rendering);
+  ``pose_batch`` / ``identity_batch`` set those stages' batch sizes (0: the configuration's).
+  """
+  identity_terms = identity_losses or ('landmark', 'landmark_mean', 'lip', 'photometric', 'perceptual',
+                                       'smoothness', 'coefficients')
   return (
       # Rigid pose only; everything else keeps its initial value (mean face, ambient light). Only the
       # landmark term depends on the pose alone; the expression is held at zero.
       StageConfig('pose', pose_steps, learning_rate, ('tower', 'per_frame_head'), ('landmark',), 'video',
-                  force_neutral=True),
+                  force_neutral=True, batch_size=pose_batch),
       # Identity model on neutral images only, expression forced to zero (M_gexp untouched).
       StageConfig('identity', identity_steps, learning_rate,
                   ('tower', 'per_frame_head', 'identity_albedo', 'M_gid', 'M_R'),
-                  ('landmark', 'landmark_mean', 'lip', 'photometric', 'perceptual', 'smoothness',
-                   'coefficients'), 'neutral', force_neutral=True),
+                  identity_terms, 'neutral', force_neutral=True, batch_size=identity_batch),
       # Everything, all losses, video : image = 3 : 1, the landmark loss also on the mean mesh.
       StageConfig('combined', combined_steps, learning_rate, VARIABLE_GROUPS, LOSS_TERMS, 'combined'),
   )
@@ -170,6 +182,10 @@ class TrainConfig:
   max_bad_steps: int = 5
   seed: int = 0
 
+  def stage_batch_size(self, name: str) -> int:
+    """Samples per step of stage ``name`` (its own ``batch_size``, else the configuration's)."""
+    return self.stage(name).batch_size or self.batch_size
+
   def stage(self, name: str) -> StageConfig:
     for s in self.stages:
       if s.name == name:
@@ -200,6 +216,11 @@ class TrainConfig:
     return cls(**d)
 
 
+# Demo stage lengths (pose, identity, combined): the pose stage (landmark term only) and the identity stage
+# (landmark, mean-mesh landmark, smoothness and coefficient terms: no image term, so no rendering) run at
+# batch 8; the combined stage (every term, rendering) at the configuration's batch 2.
+DEMO_STEPS = (600, 1500, 800)
+
 PAPER = TrainConfig(
     name='paper',
     model=dataclasses.replace(model_config.PAPER, subdivision_level=1),
@@ -213,10 +234,18 @@ DEMO = TrainConfig(
     model=model_config.PAPER,
     encoder=encoder_lib.EncoderConfig.small(),
     losses=dataclasses.replace(LossWeights(), perceptual=0.0),
-    stages=make_stages(2000, 400, 800, 2e-3),
+    stages=make_stages(DEMO_STEPS[0], DEMO_STEPS[1], DEMO_STEPS[2], 2e-3, identity_losses=LANDMARK_TERMS,
+                       pose_batch=8, identity_batch=8),
     batch_size=2, checkpoint_every=200, summary_every=10, image_every=200)
 
-CONFIGS = {'paper': PAPER, 'demo': DEMO}
+# The paper's pixels-only encoders, for comparison on the same held-out data (same schedules otherwise).
+PAPER_IMAGE_ONLY = dataclasses.replace(PAPER, name='paper_image_only',
+                                       encoder=encoder_lib.EncoderConfig.paper_image_only())
+DEMO_IMAGE_ONLY = dataclasses.replace(DEMO, name='demo_image_only',
+                                      encoder=encoder_lib.EncoderConfig.small_image_only())
+
+CONFIGS = {'paper': PAPER, 'demo': DEMO, 'paper_image_only': PAPER_IMAGE_ONLY,
+           'demo_image_only': DEMO_IMAGE_ONLY}
 
 
 def parse_assignments(items: typing.Sequence[str], what: str) -> dict[str, float]:

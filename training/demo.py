@@ -38,6 +38,9 @@ flags.DEFINE_float('step_scale', 1.0, "Multiply every stage's number of steps (q
 flags.DEFINE_integer('heldout', 24, 'Held-out synthetic samples (x N_f frames) for the evaluation.')
 flags.DEFINE_string('photos', None, 'Folder of photos to reconstruct (default: the shared photos).')
 flags.DEFINE_bool('train', True, 'Train (False: evaluate an existing run folder).')
+flags.DEFINE_enum('config', 'demo', ['demo', 'demo_image_only'],
+                  "Training configuration (demo_image_only: the paper's pixels-only encoder).")
+flags.DEFINE_integer('seed', None, "Training seed (initialisation, synthetic stream; default: the config's).")
 flags.DEFINE_bool('strict', False, 'Exit with status 1 when a learning check fails (default: report it).')
 
 
@@ -77,31 +80,42 @@ def loss_curves(run_dir: pathlib.Path, stages, path: pathlib.Path) -> None:
   canvas.save(path)
 
 
-def photo_crops(folder: pathlib.Path, size: int, limit: int = 6) -> tuple[list[str], np.ndarray]:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+def photo_crops(folder: pathlib.Path, size: int,
+                limit: int = 6) -> tuple[list[str], np.ndarray, np.ndarray]:
+  """(names, crops float32 [n, S, S, 3] in [0, 1], detected landmarks [n, 68, 2] crop pixels) of the
+  first face of up to ``limit`` photos (eval.reconstruct's detection and crop)."""
   from data import face  # pylint: disable=g-import-not-at-top
+  from data import face_frames  # pylint: disable=g-import-not-at-top
+  from data import media  # pylint: disable=g-import-not-at-top
   analyzer = face.FaceAnalyzer(min_face_size=0)
-  names, crops = [], []
+  names, crops, landmarks = [], [], []
   for p in sorted(folder.glob('*')):
     if p.suffix.lower() not in ('.jpg', '.jpeg', '.png') or len(crops) >= limit:
       continue
-    image = np.asarray(Image.open(p).convert('RGB'))
-    faces = analyzer.detect(image)
-    if faces:
-      crops.append(face.crop_and_resize(image, faces[0].crop_box, size).astype(np.float32) / 255.0)
-      names.append(p.name)
-  return names, np.stack(crops) if crops else np.zeros((0, size, size, 3), np.float32)
+    try:
+      frame = face_frames.image_faces(p, analyzer, 0)[0].frame
+    except media.Drop:
+      continue
+    if frame.image.shape[0] != size:
+      continue
+    crops.append(frame.image.astype(np.float32) / 255.0)
+    landmarks.append(np.asarray(frame.landmarks, np.float32))
+    names.append(p.name)
+  if not crops:
+    return names, np.zeros((0, size, size, 3), np.float32), np.zeros((0, 68, 2), np.float32)
+  return names, np.stack(crops), np.stack(landmarks)
 
 
-def reconstruction_grid(ae, images: np.ndarray) -> np.ndarray:
-  """Rows: input | overlay | shaded geometry | albedo, one per image (single-frame samples)."""
+def reconstruction_grid(ae, images: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+  """Rows: input | overlay | shaded geometry | albedo, one per image (single-frame samples; ``landmarks``
+  [n, 68, 2] pixels, the encoder's landmark input)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from model import visualize  # pylint: disable=g-import-not-at-top
   from training import trainer  # pylint: disable=g-import-not-at-top
   tiles = []
-  for img in images:
+  for img, lm in zip(images, landmarks):
     x = tf.constant(img[None, None])
-    out = ae(x)
+    out = ae(x, tf.constant(np.asarray(lm, np.float32)[None, None]))
     mask = out['mask'][0, 0].numpy()
     overlay = out['image'][0, 0].numpy() * mask + img * (1 - mask)
     overlay = visualize.draw_landmarks(overlay, out['landmarks2d'][0, 0].numpy(), (255, 0, 0))
@@ -120,7 +134,10 @@ def main(argv):
   from training import config as config_lib  # pylint: disable=g-import-not-at-top
   from training import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
   t_start = time.time()
-  cfg = config_lib.DEMO
+  cfg = config_lib.get_config(FLAGS.config)
+  if FLAGS.seed is not None:
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    cfg = dataclasses.replace(cfg, seed=FLAGS.seed)
   if FLAGS.step_scale != 1.0:
     cfg = config_lib.override(cfg, step_scale=FLAGS.step_scale)
   run_dir = pathlib.Path(FLAGS.run_dir)
@@ -153,7 +170,8 @@ def main(argv):
   out_dir.mkdir(parents=True, exist_ok=True)
   loss_curves(run_dir, [s.name for s in cfg.stages], out_dir / 'loss_curves.png')
   visualize.save_png(out_dir / 'heldout_reconstructions.png',
-                     reconstruction_grid(ae, np.stack([b['image'][0, 0] for b in batches[:4]])))
+                     reconstruction_grid(ae, np.stack([b['image'][0, 0] for b in batches[:4]]),
+                                         np.stack([b['landmarks'][0, 0] for b in batches[:4]])))
   try:
     photos = pathlib.Path(FLAGS.photos) if FLAGS.photos else paths.shared_path('media', 'photos')
   except FileNotFoundError as e:
@@ -161,9 +179,10 @@ def main(argv):
     photos = None
   names = []
   if photos is not None and photos.exists():
-    names, crops = photo_crops(photos, cfg.model.image_size)
+    names, crops, photo_landmarks = photo_crops(photos, cfg.model.image_size)
     if len(crops):
-      visualize.save_png(out_dir / 'photo_reconstructions.png', reconstruction_grid(ae, crops))
+      visualize.save_png(out_dir / 'photo_reconstructions.png',
+                         reconstruction_grid(ae, crops, photo_landmarks))
   results = {'config': cfg.name, 'config_hash': cfg.hash(), 'heldout_samples': FLAGS.heldout,
              'heldout_frames': FLAGS.heldout * cfg.model.num_frames, 'untrained': before, 'trained': after,
              'landmark_error_reduction': lm_drop, 'checks': checks, 'stages': timings,

@@ -41,7 +41,7 @@ def evaluate(ae, batches) -> dict:
   lm_err, geo, mean_geo, paired = [], [], [], []
   mean = ae.face_model.mean_vertices.numpy()
   for batch in batches:
-    out = ae(tf.constant(batch['image']))
+    out = ae(tf.constant(batch['image']), tf.constant(batch['landmarks']))
     d = np.linalg.norm(out['landmarks2d'].numpy()[:, :, idx] - batch['landmarks'][:, :, idx], axis=-1)
     lm_err.append(d.mean())
     verts = out['vertices'].numpy()

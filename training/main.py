@@ -30,7 +30,9 @@ from training import personalize_flags
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('stage', 'all', ['pose', 'identity', 'combined', 'all', 'personalize'],
                   'Stage(s) to train; personalize: training.personalize (--model, --video).')
-flags.DEFINE_enum('config', 'demo', ['paper', 'demo'], 'Named training configuration (training.config).')
+flags.DEFINE_enum('config', 'demo', ['paper', 'demo', 'paper_image_only', 'demo_image_only'],
+                  'Named training configuration (training.config; *_image_only: the paper\'s pixels-only '
+                  'encoder).')
 flags.DEFINE_string('run_dir', 'runs/demo', 'Run folder (created; resumed when it exists).')
 flags.DEFINE_string('data', 'synthetic',
                     "'synthetic' or a glob of data.prepare TFRecords (video/multi-frame).")
@@ -49,6 +51,8 @@ flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'], 'tf.distribute
 flags.DEFINE_bool('deterministic', False, 'Deterministic ops and input order (slower).')
 flags.DEFINE_bool('progress', True, 'Show the tqdm progress bar.')
 flags.DEFINE_bool('serving_model', True, 'Write the SavedModel after the last stage.')
+flags.DEFINE_integer('max_bad_records', 100, 'Stop after this many unreadable TFRecords in a row '
+                     '(fewer are skipped and counted; docs/cli_contract.md).', lower_bound=1)
 personalize_flags.define_flags(FLAGS)
 
 
@@ -79,7 +83,7 @@ def main(argv):
     trainer = trainer_lib.Trainer(cfg, FLAGS.run_dir, data=FLAGS.data, neutral_data=FLAGS.neutral_data,
                                   strategy=strategy, checkpoint_every=FLAGS.checkpoint_every,
                                   deterministic=FLAGS.deterministic, features_fn=features_fn,
-                                  progress=FLAGS.progress)
+                                  progress=FLAGS.progress, max_bad_records=FLAGS.max_bad_records)
   except (trainer_lib.InputError, FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
@@ -91,13 +95,19 @@ def main(argv):
   except trainer_lib.TrainingDiverged as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(3)
-  except trainer_lib.InputError as e:
+  except (trainer_lib.InputError, trainer_lib.OutputError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
     sys.exit(130)
   if FLAGS.serving_model and stages[-1] == config_lib.STAGE_NAMES[-1]:
-    print(f'SavedModel: {trainer.save_serving_model()}')
+    try:
+      print(f'SavedModel: {trainer.save_serving_model()}')
+    except (OSError, tf.errors.OpError) as e:
+      print(f'error: cannot write the SavedModel in {trainer.run_dir} ({getattr(e, "strerror", None) or e}); '
+            'free space, then rerun the same command (the training is done: only the export is redone).',
+            file=sys.stderr)
+      sys.exit(2)
   print(f'run folder: {trainer.run_dir}')
 
 

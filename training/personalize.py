@@ -91,7 +91,7 @@ def held_out_metrics(ae, frames) -> tuple[dict[str, float], dict]:
   """Landmark error (px), photometric error (Eq. 8) and lip IoU on frames; also the decoded outputs."""
   from training import losses  # pylint: disable=g-import-not-at-top
   crops = np.stack([f.image for f in frames]).astype(np.float32) / 255.0
-  params = reconstruction.encode_frames(ae, crops)
+  params = reconstruction.encode_frames(ae, crops, np.stack([f.landmarks for f in frames]))
   dec = reconstruction.decode_frames(ae, params)
   target = np.stack([f.landmarks for f in frames])
   lm_err = float(np.linalg.norm(dec['landmarks2d'] - target, axis=-1).mean())
@@ -151,7 +151,7 @@ def personalize(model_dir, video, run_dir, cfg: PersonalizeConfig = PersonalizeC
   optimizer = trainer_lib.Adam(variables, cfg.learning_rate, cfg.steps, [1.0] * len(variables))
 
   def loss_of(batch):
-    out = ae(batch['image'], training=False)
+    out = ae(batch['image'], batch['landmarks'], training=False)
     total, terms = trainer_lib.compute_losses(out, batch, stage, weights, ae.graph_edges, features_fn)
     return tf.reduce_mean(total), terms
 

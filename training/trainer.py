@@ -28,13 +28,16 @@ import logging
 import math
 import os
 import pathlib
+import shutil
 import signal
+import socket
 import time
 import typing
 
 import numpy as np
 import tensorflow as tf
 import tqdm
+from google.protobuf import message
 
 from data import pipeline
 from data import schema
@@ -55,6 +58,10 @@ class TrainingDiverged(RuntimeError):
 
 class InputError(ValueError):
   """Unusable input data or run folder (message says what to do)."""
+
+
+class OutputError(RuntimeError):
+  """The run folder cannot be written (disk full, read-only): the message says what was kept."""
 
 
 # ----------------------------------------------------------------------------------------- optimiser
@@ -112,6 +119,8 @@ class Adam(tf.Module):
 
 # Loss terms that read the rendered image; a stage without them (pose) skips image formation.
 IMAGE_TERMS = frozenset({'lip', 'photometric', 'perceptual'})
+# Frames whose landmarks set the encoder's landmark standardisation at the start of a fresh run.
+ADAPT_LANDMARK_FRAMES = 512
 
 
 def active_terms(stage: config_lib.StageConfig, weights: config_lib.LossWeights) -> set[str]:
@@ -185,28 +194,46 @@ def check_records(patterns) -> list[str]:
   nonempty = [f for f in files if os.path.getsize(f) > 0]
   if not nonempty:
     raise InputError(f'The TFRecord files matching {patterns!r} are all empty; re-run data.prepare.')
-  first = next(iter(tf.data.TFRecordDataset(nonempty[:1]).take(1)), None)
-  if first is None:
-    raise InputError(f'{nonempty[0]} holds no records; re-run data.prepare.')
-  ex = tf.train.Example.FromString(first.numpy())
-  feature = ex.features.feature.get('meta/schema_version')
-  version = feature.int64_list.value[0] if feature is not None and feature.int64_list.value else None
-  if version != schema.SCHEMA_VERSION:
-    raise InputError(f'{nonempty[0]}: records of schema version {version}, this code reads version '
-                     f'{schema.SCHEMA_VERSION}; re-run `python -m data.prepare` on the sources.')
-  return nonempty
+  unreadable = []
+  for path in nonempty:  # the first file whose first record reads (bad records later are skipped, counted)
+    try:
+      first = next(iter(tf.data.TFRecordDataset([path]).take(1)), None)
+      ex = tf.train.Example.FromString(first.numpy()) if first is not None else None
+    except (tf.errors.OpError, message.DecodeError):
+      ex = None
+    if ex is None:
+      unreadable.append(path)
+      continue
+    feature = ex.features.feature.get('meta/schema_version')
+    version = feature.int64_list.value[0] if feature is not None and feature.int64_list.value else None
+    if version != schema.SCHEMA_VERSION:
+      raise InputError(f'{path}: records of schema version {version}, this code reads version '
+                       f'{schema.SCHEMA_VERSION}; re-run `python -m data.prepare` on the sources.')
+    if unreadable:
+      log.warning('%d file(s) of %r start with an unreadable record: %s', len(unreadable), patterns,
+                  ', '.join(unreadable[:5]))
+    return nonempty
+  raise InputError(f'None of the {len(nonempty)} TFRecord file(s) matching {patterns!r} starts with a '
+                   f'readable record ({nonempty[0]}, ...): they are truncated, corrupt or no TFRecords; '
+                   're-run `python -m data.prepare`.')
 
 
 def make_input(stage: config_lib.StageConfig, cfg: config_lib.TrainConfig, data: str,
-               neutral_data: typing.Optional[str], position: int, deterministic: bool = False):
-  """The stage's dataset (batched to the global batch), starting at stream ``position`` (samples)."""
-  nf, bs = cfg.model.num_frames, cfg.batch_size
+               neutral_data: typing.Optional[str], position: int, deterministic: bool = False,
+               max_bad_records: int = pipeline.DEFAULT_MAX_BAD_RECORDS):
+  """The stage's dataset (batched to the global batch), starting at stream ``position`` (samples).
+
+  TFRecord input skips and counts bad records (``pipeline.make_dataset(skip_bad_records=...)``): its
+  elements carry ``record_ok``, ``bad_records`` and ``bad_source``, which ``Trainer.run_stage`` reads.
+  """
+  nf, bs = cfg.model.num_frames, cfg.stage_batch_size(stage.name)
   if data == 'synthetic':
     return synthetic_stream.make_stream(stage.data, batch_size=bs, start=position, seed=cfg.seed,
                                         num_frames=nf, parallel=2)
   video = check_records(data)
   neutral = check_records(neutral_data) if neutral_data else None
-  common = dict(num_frames=nf, batch_size=None, deterministic=deterministic, seed=cfg.seed)
+  common = dict(num_frames=nf, batch_size=None, deterministic=deterministic, seed=cfg.seed,
+                skip_bad_records=max_bad_records)
   if stage.data == 'neutral':
     ds = pipeline.make_dataset(neutral or video, **common)
   elif stage.data == 'combined' and neutral:
@@ -287,8 +314,12 @@ class Trainer:
                neutral_data: typing.Optional[str] = None,
                strategy: typing.Optional[tf.distribute.Strategy] = None,
                checkpoint_every: typing.Optional[int] = None, deterministic: bool = False,
-               features_fn=None, progress: bool = True):
+               features_fn=None, progress: bool = True,
+               max_bad_records: int = pipeline.DEFAULT_MAX_BAD_RECORDS):
     self.cfg, self.data, self.neutral_data = cfg, data, neutral_data
+    self.max_bad_records = int(max_bad_records)
+    if self.max_bad_records < 1:
+      raise InputError(f'max_bad_records must be at least 1, got {max_bad_records}.')
     self.run_dir = prepare_run_dir(run_dir, cfg)
     self.strategy = strategy or tf.distribute.get_strategy()
     self.checkpoint_every = checkpoint_every or cfg.checkpoint_every
@@ -307,6 +338,8 @@ class Trainer:
       self.ae.build_all()
     self._stop_signal = None
     self.bad_steps_total = 0
+    self.bad_records_total = 0
+    self._reported_files = set()
 
   # ---------------------------------------------------------------------------------------- helpers
 
@@ -331,7 +364,7 @@ class Trainer:
 
     def replica_step(batch):
       with tf.GradientTape() as tape:
-        out = ae(batch['image'], training=True, force_neutral=stage.force_neutral,
+        out = ae(batch['image'], batch['landmarks'], training=True, force_neutral=stage.force_neutral,
                  render=bool(IMAGE_TERMS & active_terms(stage, weights)))
         total, terms = compute_losses(out, batch, stage, weights, ae.graph_edges, self.features_fn)
         loss = tf.reduce_sum(total) / global_batch
@@ -376,7 +409,10 @@ class Trainer:
                                optimizer=optimizer, step=step_var, input_position=position)
     manager = tf.train.CheckpointManager(ckpt, str(self.stage_dir(name)), max_to_keep=3)
     started_from = self._restore(name, ckpt, manager)
+    if started_from == 'initialisation':
+      self._adapt_landmarks(stage)
     start = int(step_var.numpy())
+    self._trim_history(name, start)
     if start >= end:
       log.warning('stage %s: already at step %d of %d; nothing to do', name, start, total_steps)
       return {'stage': name, 'steps': start, 'started_from': started_from, 'skipped': 0}
@@ -386,14 +422,25 @@ class Trainer:
              'CPU would dominate the step); the other terms train as configured')
       log.warning(msg)
       print(f'[{name}] {msg}')
-    global_batch = self.cfg.batch_size
-    ds = make_input(stage, self.cfg, self.data, self.neutral_data, int(position.numpy()), self.deterministic)
+    global_batch = self.cfg.stage_batch_size(name)
+    ds = make_input(stage, self.cfg, self.data, self.neutral_data, int(position.numpy()), self.deterministic,
+                    self.max_bad_records)
     dist_ds = self.strategy.experimental_distribute_dataset(ds)
     step_fn = self._make_step(stage, variables, optimizer, global_batch)
-    writer = tf.summary.create_file_writer(str(self.run_dir / 'events' / name))
+    try:
+      writer = tf.summary.create_file_writer(str(self.run_dir / 'events' / name))
+    except (tf.errors.OpError, OSError) as e:
+      raise OutputError(f'cannot write the TensorBoard events in {self.run_dir / "events" / name} '
+                        f'({_reason(e)}); free space or fix the folder, then rerun the same '
+                        'command.') from None
     old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    bad_in_row, skipped, history = 0, 0, []
-    last_saved = start
+    bad_in_row, skipped, history, bad_records = 0, 0, [], 0
+    last_saved, last_total = start, None
+
+    def save(number: int) -> None:  # the history first: a kill in between leaves rows that resume trims
+      self._write_history(name, history)
+      history.clear()
+      self._save_checkpoint(manager, name, number)
     it = iter(dist_ds)
     bar = tqdm.tqdm(total=end, initial=start, desc=f'{name:>8s}', unit='step', dynamic_ncols=True,
                     disable=not self.progress, smoothing=0.1)
@@ -401,6 +448,8 @@ class Trainer:
       for step in range(start, end):
         t0 = time.perf_counter()
         batch = next(it)
+        if 'record_ok' in batch:
+          bad_records += self._count_bad_records(name, batch)
         result = step_fn(batch)
         total = float(result['total'])
         dt = time.perf_counter() - t0
@@ -422,36 +471,98 @@ class Trainer:
           bad_in_row = 0
         terms = {k: float(v) for k, v in result['terms'].items()}
         history.append({'step': step + 1, 'total': total, **terms})
-        if step % self.cfg.summary_every == 0 or step + 1 == total_steps:
-          with writer.as_default():
-            scalars = {'loss/total': total, **{f'loss/{k}': v for k, v in terms.items()},
-                       'learning_rate': float(result['lr']), 'step_time_s': dt,
-                       'grad_norm': float(result['grad_norm']), 'skipped_steps': skipped}
-            for k, v in scalars.items():
-              write_scalar(k, v, step + 1)
-        if step % self.cfg.image_every == 0 or step + 1 == total_steps:
-          self._image_summary(writer, stage, batch, step + 1)
+        last_total = total
+        try:
+          if step % self.cfg.summary_every == 0 or step + 1 == total_steps:
+            with writer.as_default():
+              scalars = {'loss/total': total, **{f'loss/{k}': v for k, v in terms.items()},
+                         'learning_rate': float(result['lr']), 'step_time_s': dt,
+                         'grad_norm': float(result['grad_norm']), 'skipped_steps': skipped,
+                         'skipped_records': bad_records}
+              for k, v in scalars.items():
+                write_scalar(k, v, step + 1)
+          if step % self.cfg.image_every == 0 or step + 1 == total_steps:
+            self._image_summary(writer, stage, batch, step + 1)
+        except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError, OSError) as e:
+          raise OutputError(f'cannot write the TensorBoard events of stage {name} ({_reason(e)}); the last '
+                            f'checkpoint is step {last_saved}: free space, then rerun the same command to '
+                            'resume.') from None
         bar.set_postfix(loss=f'{total:.4g}', refresh=False)
         bar.update(1)
         if (step + 1) % self.checkpoint_every == 0:
-          manager.save(checkpoint_number=step + 1)
+          save(step + 1)
           last_saved = step + 1
         if self._stop_signal is not None:
-          manager.save(checkpoint_number=step + 1)
+          save(step + 1)
           print(f'[{name}] signal {self._stop_signal}: checkpoint saved at step {step + 1} in '
                 f'{self.stage_dir(name)}; rerun the same command to resume.')
           raise KeyboardInterrupt
     finally:
+      del it  # stops the input pipeline's threads now, not at interpreter exit
       bar.close()
-      writer.flush()
+      try:
+        writer.flush()
+      except (tf.errors.OpError, OSError) as e:  # a full disk: the checkpoint's error, if any, says more
+        log.warning('cannot write the TensorBoard events of stage %s: %s', name, e)
       for s, h in old_handlers.items():
         signal.signal(s, h)
-    manager.save(checkpoint_number=end)
-    self._write_history(name, history)
+    if last_saved != end:
+      save(end)
     if end == total_steps:
-      self.export_stage(name)
-    return {'stage': name, 'steps': end, 'started_from': started_from, 'skipped': skipped,
-            'final_total': history[-1]['total'] if history else None}
+      try:
+        self.export_stage(name)
+      except OSError as e:
+        raise OutputError(f'cannot write the export of stage {name} in {self.run_dir} ({e.strerror or e}); '
+                          'free space or fix the folder, then rerun the same command (the stage is '
+                          'trained: only the export is redone).') from None
+    result = {'stage': name, 'steps': end, 'started_from': started_from, 'skipped': skipped,
+              'final_total': last_total}
+    if bad_records:
+      result['bad_records'] = bad_records
+    return result
+
+  def _count_bad_records(self, name: str, batch: dict) -> int:
+    """Reports the bad records the pipeline skipped before ``batch``; raises ``InputError`` on its stop
+    marker (``max_bad_records`` bad records in a row)."""
+    def local(key):  # the global batch's values (the per-replica parts under a distribution strategy)
+      parts = self.strategy.experimental_local_results(batch[key])
+      return np.concatenate([np.reshape(np.asarray(x), [-1]) for x in parts])
+
+    ok, counts, sources = local('record_ok'), local('bad_records'), local('bad_source')
+    data = ' or '.join(repr(d) for d in (self.data, self.neutral_data) if d)
+    describe = lambda files: ', '.join(sorted(f for f in files if f)) or f'the records of {data}'
+    if not ok.all():
+      where = describe({s.decode(errors='replace') for s in sources[~ok]})
+      total = self.bad_records_total + int(counts[ok].sum()) + int(counts[~ok][0])
+      raise InputError(
+          f'{self.max_bad_records} unreadable records in a row ({where}; {total} skipped in all); stopping. '
+          'The records are truncated, corrupt or not written by this version of `python -m data.prepare`: '
+          're-run data.prepare on the sources (or remove the bad shards), then rerun the same command to '
+          'resume.')
+    new = int(counts.sum())
+    if new:
+      before, self.bad_records_total = self.bad_records_total, self.bad_records_total + new
+      files = {s.decode(errors='replace') for s, c in zip(sources, counts) if c}
+      # One line for each new file and at 1, 10, 100, ... bad records in all (not one per record).
+      if files - self._reported_files or len(str(self.bad_records_total)) > len(str(before)):
+        self._reported_files |= files
+        where = describe(files)
+        log.warning('stage %s: skipped %d unreadable record(s) (%s)', name, new, where)
+        print(f'[{name}] skipped {new} unreadable record(s) ({where}; {self.bad_records_total} so far)')
+    return new
+
+  def _adapt_landmarks(self, stage: config_lib.StageConfig) -> None:
+    """Sets the encoder's landmark standardisation from the first ``ADAPT_LANDMARK_FRAMES`` frames of the
+    training input (a fresh run only; restored runs carry it in their checkpoint)."""
+    enc = self.ae.encoder
+    if not self.ae.encoder_config.landmark_input or enc.landmarks_adapted():
+      return
+    ds = make_input(stage, self.cfg, self.data, self.neutral_data, 0, self.deterministic,
+                    self.max_bad_records)
+    frames_per_batch = self.cfg.stage_batch_size(stage.name) * self.cfg.model.num_frames
+    batches = max(1, -(-ADAPT_LANDMARK_FRAMES // frames_per_batch))
+    landmarks = np.concatenate([np.asarray(b['landmarks']).reshape(-1, 68, 2) for b in ds.take(batches)])
+    enc.adapt_landmarks(landmarks, self.cfg.model.image_size)
 
   def _restore(self, name, ckpt, manager) -> str:
     if manager.latest_checkpoint:
@@ -470,17 +581,60 @@ class Trainer:
   def _image_summary(self, writer, stage, batch, step):
     if self.strategy.num_replicas_in_sync > 1:
       return  # image grids come from single-device runs (the per-replica batch is not local here)
-    out = self.ae(batch['image'][:1], force_neutral=stage.force_neutral)
+    out = self.ae(batch['image'][:1], batch['landmarks'][:1], force_neutral=stage.force_neutral)
     grid = summary_grid(self.ae, {k: v[:1] for k, v in batch.items()}, out)
     with writer.as_default():
       write_image('reconstruction', grid, step)
 
+  def _history_path(self, name: str) -> pathlib.Path:
+    return self.run_dir / 'history' / f'{name}.jsonl'
+
   def _write_history(self, name, history):
-    path = self.run_dir / 'history' / f'{name}.jsonl'
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'a') as f:
-      for h in history:
-        f.write(json.dumps(h) + '\n')
+    """Appends the rows of the steps since the last checkpoint (written just before each checkpoint)."""
+    if not history:
+      return
+    path = self._history_path(name)
+    try:
+      path.parent.mkdir(parents=True, exist_ok=True)
+      with open(path, 'a') as f:
+        f.write(''.join(json.dumps(h) + '\n' for h in history))
+    except OSError as e:
+      raise OutputError(f'cannot write the loss history {path} ({e.strerror or e}); free space or fix the '
+                        'folder, then rerun the same command to resume from the last checkpoint.') from None
+
+  def _trim_history(self, name: str, start: int) -> None:
+    """Keeps the history rows of steps <= ``start`` (the restored step): rows an interrupted run wrote
+    after its last checkpoint, and a torn last line, would otherwise be doubled or broken by the resume."""
+    path = self._history_path(name)
+    if not path.exists():
+      return
+    lines = path.read_text(errors='replace').splitlines(keepends=True)
+    keep = []
+    for line in lines:
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError:
+        continue
+      if isinstance(row, dict) and isinstance(row.get('step'), int) and row['step'] <= start:
+        keep.append(line if line.endswith('\n') else line + '\n')
+    if keep != lines:
+      tmp = path.with_suffix('.jsonl.tmp')
+      tmp.write_text(''.join(keep))
+      os.replace(tmp, path)
+
+  def _save_checkpoint(self, manager, name: str, number: int) -> None:
+    """``manager.save``; a failed save (disk full, read-only) removes its partial files and raises
+    ``OutputError``, the previous checkpoints stay usable."""
+    try:
+      manager.save(checkpoint_number=number)
+    except (tf.errors.OpError, OSError) as e:
+      reason = _reason(e)
+      for partial in self.stage_dir(name).glob(f'ckpt-{number}_temp*'):
+        shutil.rmtree(partial, ignore_errors=True)
+      latest = manager.latest_checkpoint
+      raise OutputError(f'cannot save the checkpoint of step {number} in {self.stage_dir(name)} '
+                        f'({reason}); the last complete checkpoint is {latest or "none"}. Free space, then '
+                        'rerun the same command to resume.') from None
 
   def export_stage(self, name: str) -> None:
     """The learned model as .npz and Figure-1 grids of its bases after stage ``name``."""
@@ -495,8 +649,46 @@ class Trainer:
     return autoencoder_lib.save_serving_model(self.ae, self.run_dir / 'saved_model')
 
 
+RUN_LOCK = '.lock'
+_HELD_LOCKS: dict[str, typing.IO] = {}  # run folders this process has locked (until it ends)
+
+
+def lock_run_dir(run_dir: pathlib.Path) -> None:
+  """An exclusive ``flock`` on ``run_dir/.lock``, held until the process ends (released by the kernel even
+  when it is killed); a second process on the same run folder gets ``InputError`` at once. Re-entrant
+  within one process (several ``Trainer`` objects of one program may share a folder)."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  key = os.path.realpath(run_dir)
+  if key in _HELD_LOCKS:
+    return
+  f = open(run_dir / RUN_LOCK, 'a+')  # pylint: disable=consider-using-with  (kept open: it is the lock)
+  try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    f.seek(0)
+    holder = f.read().strip() or 'unknown'
+    f.close()
+    raise InputError(f'Another training run ({holder}) is using the run folder {run_dir}; wait for it to '
+                     'finish, or pass another --run_dir.') from None
+  except OSError as e:  # a filesystem without flock: run unlocked, but say so
+    log.warning('cannot lock %s (%s); concurrent runs on it are not detected', run_dir, e.strerror)
+  f.seek(0)
+  f.truncate()
+  f.write(f'pid {os.getpid()} on {socket.gethostname()}\n')
+  f.flush()
+  _HELD_LOCKS[key] = f
+
+
+def _reason(e: Exception) -> str:
+  """The short reason of an OSError or TensorFlow error ('No space left on device', ...)."""
+  text = getattr(e, 'strerror', None) or str(getattr(e, 'message', e)).strip()
+  text = text.splitlines()[0] if text else type(e).__name__
+  return text if len(text) <= 200 else text[:200] + '...'
+
+
 def prepare_run_dir(run_dir, cfg: config_lib.TrainConfig) -> pathlib.Path:
-  """Creates the run folder and writes ``config.json``; refuses a folder of another configuration."""
+  """Creates and locks (``lock_run_dir``) the run folder and writes ``config.json``; refuses a folder of
+  another configuration."""
   run_dir = pathlib.Path(run_dir)
   try:
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -505,10 +697,15 @@ def prepare_run_dir(run_dir, cfg: config_lib.TrainConfig) -> pathlib.Path:
     probe.unlink()
   except OSError as e:
     raise InputError(f'Cannot write to the run folder {run_dir} ({e.strerror}); pass a writable --run_dir.')
+  lock_run_dir(run_dir)
   path = run_dir / autoencoder_lib.CONFIG_FILE
   text = cfg.to_json()
   if path.exists():
-    old = json.loads(path.read_text())
+    try:
+      old = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+      raise InputError(f'{path} is not the JSON that training writes ({e}); use a new --run_dir.') from None
+    old = old if isinstance(old, dict) else {}
     if old.get('hash') != cfg.hash():
       raise InputError(f'{run_dir} holds a run of another configuration ({old.get("name")}, hash '
                        f'{old.get("hash")}; this one is {cfg.name}, {cfg.hash()}); use a new --run_dir.')

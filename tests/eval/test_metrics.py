@@ -141,6 +141,36 @@ def test_landmark_nme_normalizes_by_outer_eye_corners():
   assert metrics.landmark_nme(pred, gt) == pytest.approx(0.2)
 
 
+def test_landmark_nme_of_all_68_and_the_inner_51_points_by_hand():
+  # Outer eye corners 10 px apart; the 17 jaw points 5 px off (3-4-5), the 51 inner points 1 px off.
+  rng = np.random.default_rng(0)
+  gt = rng.uniform(0, 100, (68, 2))
+  gt[36], gt[45] = [20.0, 30.0], [30.0, 30.0]
+  pred = gt.copy()
+  pred[:17] += [3.0, 4.0]
+  pred[17:] += [0.0, -1.0]
+  assert metrics.landmark_nme(pred, gt) == pytest.approx((17 * 5 + 51 * 1) / 68 / 10)  # 0.2
+  assert metrics.landmark_nme(pred, gt, points=metrics.INNER_LANDMARKS) == pytest.approx(0.1)
+  assert metrics.landmark_nme(pred, gt, points=range(17)) == pytest.approx(0.5)
+  gt[45] = gt[36]
+  with pytest.raises(ValueError, match='zero inter-ocular'):
+    metrics.landmark_nme(pred, gt)
+
+
+def test_mean_interval_is_the_student_t_interval():
+  # [1, 2, 3]: mean 2, s = 1, t_{0.975, 2} = 4.3027 (tables): half-width 4.3027 / sqrt(3) = 2.4841.
+  mean, half = metrics.mean_interval([1.0, 2.0, 3.0])
+  assert mean == pytest.approx(2.0) and half == pytest.approx(2.4841, abs=1e-4)
+  # 90%: t_{0.95, 2} = 2.9200.
+  assert metrics.mean_interval([1.0, 2.0, 3.0], 0.90)[1] == pytest.approx(2.9200 / math.sqrt(3), abs=1e-4)
+  assert metrics.mean_interval([4.0, 4.0, 4.0]) == (4.0, 0.0)
+  single = metrics.mean_interval([5.0])
+  assert single[0] == 5.0 and math.isnan(single[1])
+  assert all(math.isnan(v) for v in metrics.mean_interval([]))
+  with pytest.raises(ValueError, match='NaN'):
+    metrics.mean_interval([1.0, float('nan')])
+
+
 def test_expression_deformation_length():
   off = np.zeros((2, 4, 3))
   off[0, :, 0] = 3.0

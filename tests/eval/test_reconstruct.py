@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from data import media
+from eval import metrics
 from eval import reconstruct
 from eval import smoothing
 from model import export
@@ -54,6 +55,41 @@ def test_photo_writes_meshes_that_load_with_the_template_topology(tiny_model, ph
   params = np.load(face / 'params.npz')
   assert params['delta'].shape == (1, tiny_model.model_config.num_expression)
   assert json.loads((face / 'params.json').read_text())['alpha'] == pytest.approx(params['alpha'].tolist())
+
+
+def test_params_json_places_the_face_in_input_image_pixels(tiny_model, photo_result, photo):
+  from data import face as face_lib
+  from data import face_frames
+  from eval import landmarks
+  _, summary = photo_result
+  face = pathlib.Path(summary['files'][next(iter(summary['files']))]['outputs'][0])
+  p = json.loads((face / 'params.json').read_text())
+  lm = np.asarray(p['landmarks68_image_px'])
+  assert lm.shape == (68, 2)
+  # The detection of the input (dlib, as eval.reconstruct runs it) and the crop square around it.
+  image = media.load_image(photo)[0]
+  det = face_lib.FaceAnalyzer(min_face_size=OPTS.min_face_size).detect(image)[0]
+  np.testing.assert_allclose(p['face_box'], det.box, atol=1e-3)
+  x0, y0, side = p['crop_box']
+  assert p['crop_box_ltrb'] == pytest.approx([x0, y0, x0 + side, y0 + side])
+  assert x0 <= det.box[0] and det.box[2] <= x0 + side and y0 <= det.box[1] and det.box[3] <= y0 + side
+  # The landmarks are the reconstruction's projection (decoded from the written parameters), in image pixels.
+  keys = ('alpha', 'beta', 'delta', 'sh', 'angles', 'translation')
+  params = {k: np.asarray(p[k], np.float32) for k in keys}
+  decoded = reconstruction.decode_frames(tiny_model, params, keys=('landmarks2d',))
+  expected = face_lib.from_crop_coords(decoded['landmarks2d'][0], p['crop_box'])
+  np.testing.assert_allclose(lm, expected, atol=0.05)
+  # The same placement of a meaningful pose: the mean face with its pose fitted to the crop's landmarks
+  # lands on dlib's detections in the input image (inner 51 points within 8% of the eye distance).
+  fc = face_frames.image_faces(photo, face_lib.FaceAnalyzer(min_face_size=OPTS.min_face_size),
+                               OPTS.min_face_size)[0]
+  fit = landmarks.template_fitter(tiny_model).reconstruct(None, fc.frame.landmarks[None].astype(np.float64),
+                                                           image_size=(240, 240))
+  tpl = landmarks.project_landmarks68(tiny_model, fit.vertices, fit.angles, fit.translation)[0]
+  placed = reconstruct.image_placement(tpl, fc.frame.crop_box, fc.face_box, 240)
+  inner = metrics.INNER_LANDMARKS
+  assert metrics.landmark_nme(placed['landmarks68_image_px'], det.landmarks, points=inner) < 0.08
+  np.testing.assert_allclose(placed['face_box'], p['face_box'])
 
 
 def test_textured_obj_references_an_existing_texture(photo_result):
@@ -105,6 +141,9 @@ def test_video_writes_per_frame_parameters_and_an_overlay_video(tiny_model, vide
   t = entry['frames_reconstructed']
   assert params['delta'].shape == (t, tiny_model.model_config.num_expression)
   assert np.all(np.diff(params['frame_index']) % 2 == 0)
+  assert params['landmarks68_image_px'].shape == (t, 68, 2) and params['face_box'].shape == (t, 4)
+  assert params['crop_box'].shape == (t, 3) and params['crop_box_ltrb'].shape == (t, 4)
+  assert np.all(params['landmarks68_image_px'][..., 0] < 512 + 240)  # input pixels (512 px clip), not crop
   with av.open(str(face / 'overlay.mp4')) as c:
     frames = [f for f in c.decode(video=0)]
   assert len(frames) == t and (frames[0].width, frames[0].height) == (720, 240)
