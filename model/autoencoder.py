@@ -210,6 +210,11 @@ class Autoencoder(keras.Model):
     })
     return out
 
+  def _default_save_signature(self):
+    """None: Keras' default SavedModel signature calls the model on its first input only, which a
+    landmark encoder cannot take; the export's signature is ``ServingModule.serve``."""
+    return None
+
   def call(self, images, landmarks=None, training=None, force_neutral: bool = False, render: bool = True):
     params = self.encoder(images, landmarks, training=training)
     return self.decode(params, force_neutral=force_neutral, render=render)

@@ -337,6 +337,9 @@ class MultiFrameEncoder(keras.Model):
       raise ValueError(f'MultiFrameEncoder: landmarks {landmarks.shape} do not match images {images.shape}')
     return landmarks
 
+  def _default_save_signature(self):
+    return None  # see Autoencoder._default_save_signature
+
   def adapt_landmarks(self, landmarks, image_size: int) -> None:
     """Sets the landmark features' standardisation from training landmarks [..., 68, 2] (pixels of
     frames of side ``image_size``): per feature mean and std (at least 1e-3 of the largest std)."""
