@@ -37,7 +37,8 @@ def find_export(path: str | pathlib.Path) -> pathlib.Path:
   """``path`` itself, or the export of a run folder (``export/<last stage>.npz``, else its newest .npz)."""
   path = pathlib.Path(path)
   if path.is_dir():
-    for stage in ('combined', 'identity', 'pose'):  # training writes export/<stage>.npz; the last stage wins
+    # training writes export/<stage>.npz; the last stage wins
+    for stage in ('combined', 'expression', 'identity', 'pose'):
       if (path / 'export' / f'{stage}.npz').is_file():
         return path / 'export' / f'{stage}.npz'
     found = sorted(path.rglob('*.npz'), key=lambda p: p.stat().st_mtime)

@@ -70,7 +70,7 @@ from model import face_model as face_model_lib
 from model import image_formation
 from model import template as template_lib
 
-STAGES = ('pose', 'identity', 'combined')
+STAGES = ('pose', 'identity', 'expression', 'combined')
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
 CHECKPOINT_KEY = 'autoencoder'

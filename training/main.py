@@ -5,7 +5,8 @@ r"""Train the face model and the encoder: ``python -m training.main``.
       --data='prepared/voxceleb/*.tfrecord' --neutral_data='prepared/emotionet/*.tfrecord'
   python -m training.main --config=demo --stage=combined --strategy=mirrored ...    # all local GPUs
 
-Stages (paper Sec. 4.1): pose -> identity -> combined; ``all`` runs the three in order. Each stage starts
+Stages (paper Sec. 4.1): pose -> identity -> [expression ->] combined; ``all`` runs the configuration's
+stages in order (the demo's render-free expression stage: ``training.config.make_stages``). Each stage starts
 from its own newest checkpoint (resume) or the previous stage's final checkpoint in ``--run_dir``. A run
 folder holds ``config.json`` (with its hash), ``checkpoints/<stage>/``, TensorBoard ``events/<stage>/``,
 ``history/<stage>.jsonl`` (every step's loss terms), ``export/<stage>.npz`` (``model.export``),
@@ -28,7 +29,7 @@ from absl import flags
 from training import personalize_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('stage', 'all', ['pose', 'identity', 'combined', 'all', 'personalize'],
+flags.DEFINE_enum('stage', 'all', ['pose', 'identity', 'expression', 'combined', 'all', 'personalize'],
                   'Stage(s) to train; personalize: training.personalize (--model, --video).')
 flags.DEFINE_enum('config', 'demo', ['paper', 'demo', 'paper_image_only', 'demo_image_only'],
                   'Named training configuration (training.config; *_image_only: the paper\'s pixels-only '
@@ -87,7 +88,7 @@ def main(argv):
   except (trainer_lib.InputError, FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
-  stages = list(config_lib.STAGE_NAMES) if FLAGS.stage == 'all' else [FLAGS.stage]
+  stages = [s.name for s in cfg.stages] if FLAGS.stage == 'all' else [FLAGS.stage]
   try:
     for name in stages:
       summary = trainer.run_stage(name, FLAGS.steps)
@@ -100,7 +101,7 @@ def main(argv):
     sys.exit(2)
   except KeyboardInterrupt:
     sys.exit(130)
-  if FLAGS.serving_model and stages[-1] == config_lib.STAGE_NAMES[-1]:
+  if FLAGS.serving_model and stages[-1] == cfg.stages[-1].name:
     try:
       print(f'SavedModel: {trainer.save_serving_model()}')
     except (OSError, tf.errors.OpError) as e:

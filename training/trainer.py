@@ -228,6 +228,9 @@ def make_input(stage: config_lib.StageConfig, cfg: config_lib.TrainConfig, data:
   """
   nf, bs = cfg.model.num_frames, cfg.stage_batch_size(stage.name)
   if data == 'synthetic':
+    if stage.sample_pool:
+      return synthetic_stream.make_pooled_stream(stage.data, stage.sample_pool, batch_size=bs, start=position,
+                                                 seed=cfg.seed, num_frames=nf, parallel=2)
     return synthetic_stream.make_stream(stage.data, batch_size=bs, start=position, seed=cfg.seed,
                                         num_frames=nf, parallel=2)
   video = check_records(data)

@@ -29,6 +29,24 @@ def test_a_stream_started_at_i_continues_exactly_and_seeds_differ():
   assert not np.array_equal(a[0]['image'], c['image'])
 
 
+def test_a_pooled_stream_cycles_the_first_samples_exactly_and_resumes_at_any_position():
+  plain = list(synthetic_stream.make_stream('combined', batch_size=None, num_frames=2, count=3,
+                                            prefetch=False))
+  pooled = synthetic_stream.make_pooled_stream('combined', 3, batch_size=1, num_frames=2)
+  got = [next(it) for it in [iter(pooled)] for _ in range(7)]
+  assert set(got[0]) == set(synthetic_stream.POOL_KEYS)
+  for i, x in enumerate(got):  # element i is sample i % 3, images exact after the uint8 round trip
+    np.testing.assert_array_equal(x['image'][0].numpy(), plain[i % 3]['image'].numpy())
+    np.testing.assert_array_equal(x['landmarks'][0].numpy(), plain[i % 3]['landmarks'].numpy())
+    assert bool(x['is_neutral'][0]) == bool(plain[i % 3]['is_neutral'])
+  resumed = next(iter(synthetic_stream.make_pooled_stream('combined', 3, batch_size=2, start=5,
+                                                          num_frames=2)))
+  np.testing.assert_array_equal(resumed['image'][0].numpy(), plain[2]['image'].numpy())
+  np.testing.assert_array_equal(resumed['image'][1].numpy(), plain[0]['image'].numpy())
+  with pytest.raises(ValueError, match='pool_size'):
+    synthetic_stream.make_pooled_stream('video', 0, batch_size=1)
+
+
 def test_groundtruth_landmarks_are_the_projected_groundtruth_mesh():
   x = next(iter(synthetic_stream.make_stream('video', batch_size=None, num_frames=2, count=1,
                                              groundtruth=True)))
