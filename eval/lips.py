@@ -43,11 +43,21 @@ def evaluate(reconstructors: Sequence, frames: list, skipped: collections.Counte
   gt = np.stack([np.stack([f.lip_mask == 1, f.lip_mask == 2], -1) for f in frames])  # [B, S, S, 2]
   methods = {}
   for rec in reconstructors:
-    recon = model_io.reconstruct_all(rec, images, lms)
+    rec_images, rec_lms, rec_gt = images, lms, gt
+    if hasattr(rec, 'detect'):  # a detected-landmarks row: the frames the detector finds a face in
+      rec_lms, found = rec.detect(images)
+      if np.any(~found):
+        skipped[f'{rec.name}: no face detected'] += int(np.sum(~found))
+      rec_images, rec_lms, rec_gt = images[found], rec_lms[found], gt[found]
+      if not found.any():
+        methods[rec.name] = {lip: {'mean': float('nan'), 'sd': float('nan'), 'n': 0} for lip in LIPS}
+        continue
+    recon = model_io.reconstruct_all(rec, rec_images, rec_lms)
     pred = model_io.lip_masks(recon, rec.topology)
-    if pred.shape != gt.shape:
+    gt_rec = rec_gt
+    if pred.shape != gt_rec.shape:
       raise ValueError(f'{rec.name}: renders of {pred.shape[1:3]} for frames of {gt.shape[1:3]}.')
-    per = {lip: [metrics.mask_iou(pred[i, ..., k], gt[i, ..., k]) for i in range(len(frames))]
+    per = {lip: [metrics.mask_iou(pred[i, ..., k], gt_rec[i, ..., k]) for i in range(len(gt_rec))]
            for k, lip in enumerate(LIPS)}
     row = {}
     for lip, values in per.items():

@@ -357,6 +357,46 @@ class _EncoderReconstructor:
                           (self.size, self.size), lip_masks=cat['lip_masks'][:, 0] > 0.5, images=crops)
 
 
+class DetectedLandmarks:
+  """A reconstructor fed dlib's 68 detected landmarks instead of the dataset's (the user's situation).
+
+  ``detect(images)`` gives the detections and which images had a face; the evaluations (``eval.bu3dfe``,
+  ``eval.lips``) run the wrapped reconstructor on the detected images only and count the others as
+  skipped, so a row shows what the detector costs, its failures included. Its name is
+  ``'<name> (dlib landmarks)'``.
+  """
+
+  def __init__(self, reconstructor):
+    self.inner = reconstructor
+    self.name = f'{reconstructor.name} (dlib landmarks)'
+    self.topology = reconstructor.topology
+    self._analyzer = None
+
+  def detect(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(landmarks float32 [B, 68, 2] image pixels (zeros where none), found bool [B]) of uint8 images
+    [B, H, W, 3]: the largest face dlib finds in each."""
+    from data import face as face_lib  # pylint: disable=g-import-not-at-top
+    if self._analyzer is None:
+      self._analyzer = face_lib.FaceAnalyzer(min_face_size=1)
+    out, found = np.zeros((len(images), 68, 2), np.float32), np.zeros(len(images), bool)
+    for i, image in enumerate(images):
+      faces = self._analyzer.detect(np.asarray(image))
+      if faces:
+        out[i], found[i] = np.asarray(faces[0].landmarks, np.float32), True
+    return out, found
+
+  def reconstruct(self, images: np.ndarray, landmarks2d: np.ndarray | None = None,
+                  **kwargs) -> Reconstruction:
+    """The wrapped reconstruction on ``landmarks2d`` (this row's detections, from ``detect``)."""
+    return self.inner.reconstruct(images, landmarks2d, **kwargs)
+
+
+def with_detected_landmarks(reconstructors: Sequence) -> list:
+  """``DetectedLandmarks`` rows for the trained encoders among ``reconstructors`` that read landmarks."""
+  return [DetectedLandmarks(r) for r in reconstructors
+          if isinstance(r, _EncoderReconstructor) and r._ae.encoder_config.landmark_input]  # pylint: disable=protected-access
+
+
 def render_regions(recon: Reconstruction, topology: Topology) -> np.ndarray:
   """Rasterizes each posed reconstruction: int32 [B, H, W] with -1 background, 0 skin, 1 upper lip,
   2 lower lip (``model.semantics`` labels), with the reconstruction's camera."""

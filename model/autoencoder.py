@@ -95,14 +95,16 @@ class Autoencoder(keras.Model):
 
   def __init__(self, model_config: config_lib.ModelConfig = config_lib.PAPER,
                encoder_config: encoder_lib.EncoderConfig = encoder_lib.EncoderConfig(),
-               seed: int = 0, basis_init_stddev: float = BASIS_INIT_STDDEV, **kwargs):
+               seed: int = 0, basis_init_stddev: float | tuple[float, float, float] = BASIS_INIT_STDDEV,
+               **kwargs):
     """Builds template, graph, encoder and face model.
 
     Args:
       model_config: sizes of the face model (``model.config.ModelConfig``).
       encoder_config: the encoder (``model.encoder.EncoderConfig``).
       seed: initialisation seed (encoder weights and bases).
-      basis_init_stddev: std of the random initial bases (see ``BASIS_INIT_STDDEV``).
+      basis_init_stddev: std of the random initial bases (see ``BASIS_INIT_STDDEV``): one for all, or
+        (identity, expression, albedo).
       **kwargs: passed to ``keras.Model``.
     """
     super().__init__(**kwargs)

@@ -154,7 +154,8 @@ class FaceModel(keras.layers.Layer):
                num_expression: int = config_lib.PAPER.num_expression,
                num_albedo: int = config_lib.PAPER.num_albedo,
                mean_albedo: typing.Optional[np.ndarray] = None,
-               init_stddev: float = DEFAULT_INIT_STDDEV, seed: typing.Optional[int] = 0,
+               init_stddev: float | typing.Sequence[float] = DEFAULT_INIT_STDDEV,
+               seed: typing.Optional[int] = 0,
                orthogonalize: bool = True, **kwargs):
     """Creates the layer.
 
@@ -166,7 +167,8 @@ class FaceModel(keras.layers.Layer):
       num_expression: m_e (paper: 64); needs 3G >= m_e.
       num_albedo: m_r (paper: 80).
       mean_albedo: float [N, 3] Rbar, or None for the uniform ``DEFAULT_ALBEDO``.
-      init_stddev: standard deviation of the random basis init (see the class docstring).
+      init_stddev: standard deviation of the random basis init (see the class docstring): one for all
+        three bases, or (identity, expression, albedo).
       seed: initializer seed (deterministic models for tests and demos); None for random.
       orthogonalize: project M_gid onto the orthogonal complement of span(M_gexp) (the paper's model).
       **kwargs: passed to ``keras.layers.Layer``.
@@ -192,11 +194,11 @@ class FaceModel(keras.layers.Layer):
     self.upsampling_rows = tuple(tf.constant(x) for x in tf_ops.padded_rows(self.upsampling_matrix))
     self.graph_edges = tf.constant(np.asarray(graph_edges, np.int32))
     seeds = [None] * 3 if seed is None else [seed, seed + 1, seed + 2]
-    init = lambda s: keras.initializers.RandomNormal(stddev=init_stddev, seed=s)
-    self.m_gid = self.add_weight(name='M_gid', shape=(3 * g, num_identity), initializer=init(seeds[0]))
-    self.m_gexp = self.add_weight(name='M_gexp', shape=(3 * g, num_expression),
-                                  initializer=init(seeds[1]))
-    self.m_r = self.add_weight(name='M_R', shape=(3 * n, num_albedo), initializer=init(seeds[2]))
+    stddevs = [float(x) for x in np.broadcast_to(np.asarray(init_stddev, np.float64), [3])]
+    init = lambda i: keras.initializers.RandomNormal(stddev=stddevs[i], seed=seeds[i])
+    self.m_gid = self.add_weight(name='M_gid', shape=(3 * g, num_identity), initializer=init(0))
+    self.m_gexp = self.add_weight(name='M_gexp', shape=(3 * g, num_expression), initializer=init(1))
+    self.m_r = self.add_weight(name='M_R', shape=(3 * n, num_albedo), initializer=init(2))
 
   def identity_basis(self) -> tf.Tensor:
     """M_gid_perp [3G, m_i]: M_gid projected onto the orthogonal complement of span(M_gexp)."""

@@ -185,7 +185,8 @@ class TrainConfig:
     stages: the curriculum, in order.
     batch_size: global batch size (samples; each has N_f frames).
     basis_learning_rate_scale: learning-rate multiplier of the face model's bases.
-    basis_init_stddev: std of the random initial bases (``model.autoencoder.BASIS_INIT_STDDEV``).
+    basis_init_stddev: std of the random initial bases (``model.autoencoder.BASIS_INIT_STDDEV``): one for
+      all, or (identity, expression, albedo).
     gradient_clip_norm: global gradient norm clip.
     checkpoint_every: steps between checkpoints.
     summary_every: steps between scalar summaries.
@@ -200,7 +201,7 @@ class TrainConfig:
   stages: tuple[StageConfig, ...]
   batch_size: int = 1
   basis_learning_rate_scale: float = 1.0
-  basis_init_stddev: float = autoencoder.BASIS_INIT_STDDEV
+  basis_init_stddev: float | tuple[float, float, float] = autoencoder.BASIS_INIT_STDDEV
   gradient_clip_norm: float = 10.0
   checkpoint_every: int = 1000
   summary_every: int = 20
@@ -237,6 +238,8 @@ class TrainConfig:
     d['model'] = model_config.ModelConfig.from_dict(d['model'])
     d['encoder'] = encoder_lib.EncoderConfig.from_dict(d['encoder'])
     d['losses'] = LossWeights(**d['losses'])
+    if isinstance(d.get('basis_init_stddev'), list):
+      d['basis_init_stddev'] = tuple(d['basis_init_stddev'])
     d['stages'] = tuple(StageConfig(**{**s, 'trainable': tuple(s['trainable']), 'losses': tuple(s['losses'])})
                         for s in d['stages'])
     return cls(**d)
@@ -248,6 +251,8 @@ class TrainConfig:
 DEMO_STEPS = (600, 3000, 3000, 800)  # pose, identity, expression, combined
 # Synthetic samples each render-free demo stage cycles over (``StageConfig.sample_pool``).
 DEMO_SAMPLE_POOL = 2048
+# Initial basis scales (identity, expression, albedo) of the demo (``model.autoencoder.BASIS_INIT_STDDEV``).
+DEMO_BASIS_INIT_STDDEV = (0.02, 0.002, 0.002)
 
 PAPER = TrainConfig(
     name='paper',
@@ -265,6 +270,7 @@ DEMO = TrainConfig(
     stages=make_stages(DEMO_STEPS[0], DEMO_STEPS[1], DEMO_STEPS[3], 2e-3, identity_losses=LANDMARK_TERMS,
                        pose_batch=8, identity_batch=8, expression_steps=DEMO_STEPS[2], expression_batch=8,
                        sample_pool=DEMO_SAMPLE_POOL),
+    basis_init_stddev=DEMO_BASIS_INIT_STDDEV,
     batch_size=2, checkpoint_every=200, summary_every=10, image_every=200)
 
 # The paper's pixels-only encoders, for comparison on the same held-out data (same schedules otherwise).

@@ -41,6 +41,9 @@ flags.DEFINE_bool('train', True, 'Train (False: evaluate an existing run folder)
 flags.DEFINE_enum('config', 'demo', ['demo', 'demo_image_only'],
                   "Training configuration (demo_image_only: the paper's pixels-only encoder).")
 flags.DEFINE_integer('seed', None, "Training seed (initialisation, synthetic stream; default: the config's).")
+flags.DEFINE_list('loss_weights', [], 'Loss weight overrides NAME=VALUE (training.config.LossWeights), e.g. '
+                  'lip=0 (an ablation).')
+flags.DEFINE_list('stage_steps', [], 'Stage lengths NAME=STEPS (before --step_scale), e.g. combined=4000.')
 flags.DEFINE_bool('strict', False, 'Exit with status 1 when a learning check fails (default: report it).')
 
 
@@ -138,8 +141,15 @@ def main(argv):
   if FLAGS.seed is not None:
     import dataclasses  # pylint: disable=g-import-not-at-top
     cfg = dataclasses.replace(cfg, seed=FLAGS.seed)
-  if FLAGS.step_scale != 1.0:
-    cfg = config_lib.override(cfg, step_scale=FLAGS.step_scale)
+  try:
+    cfg = config_lib.override(
+        cfg, loss_weights=config_lib.parse_assignments(FLAGS.loss_weights, '--loss_weights'),
+        stage_steps={k: int(v) for k, v in config_lib.parse_assignments(FLAGS.stage_steps,
+                                                                          '--stage_steps').items()},
+        step_scale=FLAGS.step_scale)
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
   run_dir = pathlib.Path(FLAGS.run_dir)
   out_dir = run_dir / 'demo'
   try:

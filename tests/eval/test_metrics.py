@@ -225,3 +225,19 @@ def test_landmark_nme_matches_the_copy_data_keeps():
   rng = np.random.default_rng(4)
   gt, pred = rng.normal(size=(68, 2)) * 50, rng.normal(size=(68, 2)) * 50
   assert metrics.landmark_nme(pred, gt) == pytest.approx(landmarks_eval.nme(pred, gt))
+
+
+def test_gap_closed_is_the_share_of_the_baseline_to_reference_gap_with_a_bootstrap_interval():
+  rng = np.random.default_rng(0)
+  base = rng.uniform(4.0, 6.0, 200)
+  ref = base - rng.uniform(1.5, 2.5, 200)
+  half = base - 0.5 * (base - ref) + rng.normal(0, 0.05, 200)
+  g = metrics.gap_closed(half, base, ref)
+  assert g['fraction'] == pytest.approx(0.5, abs=0.02) and g['n'] == 200
+  assert g['ci_low'] < 0.5 < g['ci_high'] and g['ci_high'] - g['ci_low'] < 0.05
+  assert metrics.gap_closed(base, base, ref)['fraction'] == 0.0
+  assert metrics.gap_closed(ref, base, ref)['fraction'] == pytest.approx(1.0)
+  worse = metrics.gap_closed(base + 1.0, base, ref)
+  assert worse['fraction'] < 0 and worse['ci_high'] < 0
+  with pytest.raises(ValueError, match='unpaired'):
+    metrics.gap_closed(base[:3], base, ref)

@@ -1,5 +1,6 @@
 """The table CLIs on a tiny synthetic world (functions and one absl run each)."""
 
+import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -209,3 +210,34 @@ def test_report_runs_every_synthetic_table(synthetic, ict_export, tmp_path):
     assert needle in text, needle
   assert [m['model'] for m in out['sections']['synthetic/subspace']['models']] == ['ict']
   assert (tmp_path / 'report.json').exists()
+
+
+def test_bu3dfe_reports_the_share_of_the_gap_closed_with_a_paired_interval(synthetic, ict_export):
+  data = bu3dfe.load_inputs(synthetic.test_bu3dfe)
+  out = bu3dfe.evaluate(model_io.with_baselines([str(ict_export)], data.synthetic), data)
+  m, gap = out['methods'], out['gap_closed']['ict']
+  mean = lambda name: m[name]['overall']['mean']
+  expected = (mean('mean template') - mean('ict')) / (mean('mean template') - mean('ICT model (true)'))
+  assert gap['n'] == 2 and gap['fraction'] == pytest.approx(expected)
+  assert gap['ci_low'] <= gap['fraction'] <= gap['ci_high']
+  assert set(out['gap_closed']) == {'ict'}  # the two ends of the scale get no row
+  assert 'Share of the gap' in bu3dfe.markdown(out)
+
+
+def test_detected_landmark_rows_use_dlib_and_count_frames_without_a_face(synthetic, ict_export):
+  frames, _ = records.read_frames(synthetic.train_video)
+  fitter = model_io.export_fitter(ict_export)
+  detected = model_io.DetectedLandmarks(fitter)
+  assert detected.name == 'ict (dlib landmarks)'
+  lms, found = detected.detect(np.stack([f.image for f in frames]))
+  assert found.any()  # dlib finds rendered faces (not always), near the true landmarks but not on them
+  err = np.linalg.norm(lms[found] - np.stack([f.landmarks for f in frames])[found], axis=-1).mean()
+  assert 0.0 < err < 15.0, err
+  first = int(np.argmax(found))
+  blank = dataclasses.replace(frames[first], image=np.full_like(frames[first].image, 128))
+  rest = [f for i, f in enumerate(frames) if i != first]
+  out = lips.evaluate([fitter, detected], [blank, frames[first]] + rest)
+  misses = 1 + int(np.sum(~found))
+  assert out['skipped'] == {'ict (dlib landmarks): no face detected': misses}
+  assert out['methods']['ict (dlib landmarks)']['upper']['n'] <= len(frames) + 1 - misses
+  assert out['methods']['ict']['upper']['n'] >= out['methods']['ict (dlib landmarks)']['upper']['n']

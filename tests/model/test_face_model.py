@@ -105,3 +105,14 @@ def test_smoothness_is_zero_for_constant_and_positive_for_random_node_displaceme
   assert float(face_model.graph_smoothness(const, edges)[0]) < 1e-8
   noise = tf.constant(rng.normal(size=(1, small_model.num_nodes, 3)), tf.float32)
   assert float(face_model.graph_smoothness(noise, edges)[0]) > 1.0
+
+
+def test_each_basis_starts_at_its_own_scale(template, graph):
+  fm = face_model.build_face_model(template, graph, num_identity=8, num_expression=8, num_albedo=8,
+                                   init_stddev=(0.02, 0.002, 0.005), seed=1)
+  stds = [float(np.std(v.numpy())) for v in (fm.m_gid, fm.m_gexp, fm.m_r)]
+  np.testing.assert_allclose(stds, [0.02, 0.002, 0.005], rtol=0.1)
+  one = face_model.build_face_model(template, graph, num_identity=8, num_expression=8, num_albedo=8,
+                                    init_stddev=0.01, seed=1)
+  np.testing.assert_allclose([float(np.std(v.numpy())) for v in (one.m_gid, one.m_gexp, one.m_r)], 0.01,
+                             rtol=0.1)
