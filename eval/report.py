@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from eval import bu3dfe
+from eval import checks as learning_checks
 from eval import disentanglement
 from eval import errors
 from eval import lfw
@@ -150,8 +151,13 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
             'LFW, EmotioNet) and are shown for context, not as a like-for-like comparison.', '']
   if errors:
     header += ['**Failed sections:** ' + '; '.join(f'{k}: {v}' for k, v in errors.items()), '']
+  checks = None
+  if models:
+    first = pathlib.Path(models[0])
+    checks = learning_checks.learning_checks(sections, first.name if first.is_dir() else first.stem)
+    header.append(learning_checks.markdown(checks))
   report = {'models': list(models), 'synthetic_root': str(split.root), 'synthetic_config': _cfg(split),
-            'sections': sections, 'errors': errors}
+            'sections': sections, 'errors': errors, 'checks': checks}
   (output / 'report.json').write_text(json.dumps(report, indent=1, default=str))
   (output / 'report.md').write_text('\n'.join(header + md))
   return report
@@ -176,7 +182,7 @@ def main(argv: Sequence[str]) -> None:
   report = run(f.model, pathlib.Path(f.output), split, f.bu3dfe, f.lfw_pairs, f.lfw_images, f.records,
                f.neutral_records, f.identity_modes)
   print((pathlib.Path(f.output) / 'report.md').read_text())
-  if report['errors']:
+  if report['errors'] or (f.strict_checks and report['checks'] and not report['checks']['passed']):
     raise SystemExit(1)
 
 
@@ -200,6 +206,8 @@ def define_flags() -> None:
   flags.DEFINE_string('lfw_images', None, 'LFW image root.')
   flags.DEFINE_string('records', None, 'Prepared real records with lip masks (Table 2).')
   flags.DEFINE_string('neutral_records', None, 'Prepared neutral records, e.g. EmotioNet (Table 3).')
+  flags.DEFINE_bool('strict_checks', False, "Exit with status 1 when the first model fails a learning check "
+                    '(eval.checks).')
   flags.mark_flag_as_required('output')
 
 
