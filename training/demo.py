@@ -2,8 +2,8 @@ r"""The main job (``make demo``): learn a face model on the synthetic world, mea
 
   python -m training.demo --run_dir=runs/demo
 
-1. Trains the ``demo`` configuration (``training.config.DEMO``) through the three stages (pose, identity,
-   combined) on the unlimited synthetic stream (``data.synthetic_stream``; generated on the fly, so the
+1. Trains the ``demo`` configuration (``training.config.DEMO``) through its four stages (pose, identity,
+   expression, combined) on the synthetic world (``data.synthetic_stream``; generated on the fly, so the
    dataset is part of the timing).
 2. Evaluates on held-out synthetic samples (a different world seed: identities, expressions, poses and
    lights never seen in training), for the untrained network (the same initialisation: mean face in the
@@ -219,8 +219,7 @@ def main(argv):
         f'photo_reconstructions.png) and {(run_dir / "figures").resolve()} (learned bases)')
   if not all(checks.values()):
     failed = sorted(k for k, v in checks.items() if not v)
-    print(f'LEARNING NOT SHOWN by this run: {failed} (see README, "Training": in the demo budget the '
-          'geometry stays close to the mean face; training.probe measures why)')
+    print(f'LEARNING NOT SHOWN by this run: {failed}')
     if FLAGS.strict:
       sys.exit(1)
 
