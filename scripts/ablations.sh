@@ -3,10 +3,10 @@
 # all losses, with L_seg off (lip=0) and with L_dis off (disentanglement=0), then one eval.report with the
 # three side by side. Resumable: rerun the same command after an interruption.
 #
-#   bash scripts/ablations.sh [OUT=runs/ablations] [STAGE_STEPS=pose=2000,identity=800,combined=1600]
+#   bash scripts/ablations.sh [OUT=runs/ablations] [STAGE_STEPS=pose=600,identity=3000,expression=3000,combined=3000]
 set -euo pipefail
 OUT=${1:-runs/ablations}
-STAGE_STEPS=${2:-pose=2000,identity=800,combined=1600}
+STAGE_STEPS=${2:-pose=600,identity=3000,expression=3000,combined=3000}
 PY=${PYTHON:-python}
 mkdir -p "$OUT"
 declare -A WEIGHTS=([all]='' [no_lseg]='lip=0' [no_ldis]='disentanglement=0')
