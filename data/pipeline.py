@@ -38,12 +38,18 @@ cyclically, so a single image (EmotioNet) is repeated ``F`` times as in the pape
 Bad records (``skip_bad_records=N``, what training uses): a record that cannot be read, parsed or decoded
 (random bytes, a truncated or corrupt file, missing keys, a tensor of the wrong length, an undecodable
 image, another schema version) is dropped inside the pipeline, so no TensorFlow error ever leaves the
-iterator, and counted: every element then has three more keys, ``record_ok`` (bool), ``bad_records``
-(int64: bad records dropped just before it) and ``bad_source`` (string: the file of the last of them).
+iterator, and counted: every element then has four more keys, ``record_ok`` (bool), ``bad_records``
+(int64: bad records dropped just before it), ``bad_source`` (string: the file of the last of them) and
+``keep`` (bool, always True: the pipeline's own filter flag, left in because dropping it costs a tf.data
+function call per record).
 ``N`` bad records in a row give one element with ``record_ok`` False (zeros otherwise), the consumer's
 cue to stop. Dropped records are counted when the next element arrives (a readable record or a file's end
 marker), so a stop marker may report more than ``N``. A file is checked against its size: one marker
-counts for the unreadable rest of a file (truncated, corrupt, unreadable).
+counts for the unreadable rest of a file (truncated, corrupt, unreadable). Cost: every tf.data function
+call costs about as much as reading a record, so the checks add no per-record call but one ordered ``scan``
+(the counting, which must see the records in order after the parallel parse): the size accounting runs on
+chunks of records, the version check and the markers inside the parse map, the filter reads a flag
+(``python -m training.input_benchmark`` measures the cost against the training step).
 
 ``make_dataset`` reads one source; ``make_mixed_dataset`` interleaves a multi-frame (VoxCeleb) and an image
 (EmotioNet) source with an exact ratio (3:1 by default: the repeating pattern V V V E). In deterministic
@@ -235,6 +241,7 @@ def records(patterns, shuffle: bool = True, deterministic: bool = False, seed: i
 
 DEFAULT_MAX_BAD_RECORDS = 100
 _RECORD_OVERHEAD = 16  # TFRecord framing: length (8) + its CRC (4) + the data's CRC (4)
+_CHUNK = 16  # records accounted per function call (``_guarded_file``)
 
 
 def _file_size(path: str) -> int:
@@ -246,19 +253,24 @@ def _file_size(path: str) -> int:
 
 def _guarded_file(filename, size):
   """One file's records as (record, 0, file), then an end marker (b'', 1, file) when the file was not read to
-  its end, else (b'', 2, file) (so that a source of bad records still gives elements, see ``_skip_bad``)."""
-  recs = tf.data.TFRecordDataset(filename).ignore_errors()  # a read error ends the file
-  recs = recs.map(lambda r: (r, tf.constant(False)))
-  ds = recs.concatenate(tf.data.Dataset.from_tensors((tf.constant(b''), tf.constant(True))))
+  its end, else (b'', 2, file) (so that a source of bad records still gives elements, see ``_skip_bad``).
+
+  The accounting runs on chunks of ``_CHUNK`` records (one small function call per chunk, not per record:
+  a tf.data function call costs tens of microseconds, as much as reading a record).
+  """
+  chunks = tf.data.TFRecordDataset(filename).ignore_errors().batch(_CHUNK)  # a read error ends the file
+  chunks = chunks.map(lambda r: (r, tf.constant(False)))
+  ds = chunks.concatenate(tf.data.Dataset.from_tensors((tf.constant([b'']), tf.constant(True))))
 
   def account(consumed, x):
-    record, is_end = x
+    recs, is_end = x
     status = tf.where(is_end, tf.where(tf.equal(consumed, size), 2, 1), 0)
-    consumed += tf.where(is_end, tf.constant(0, tf.int64),
-                         tf.cast(tf.strings.length(record), tf.int64) + _RECORD_OVERHEAD)
-    return consumed, (record, tf.cast(status, tf.int32), filename)
+    length = tf.reduce_sum(tf.cast(tf.strings.length(recs), tf.int64) + _RECORD_OVERHEAD)
+    consumed += tf.where(is_end, tf.constant(0, tf.int64), length)
+    n = tf.shape(recs)[:1]
+    return consumed, (recs, tf.fill(n, tf.cast(status, tf.int32)), tf.fill(n, filename))
 
-  return ds.scan(tf.constant(0, tf.int64), account)
+  return ds.scan(tf.constant(0, tf.int64), account).unbatch()
 
 
 def _placeholder(num_frames: int) -> dict:
@@ -279,24 +291,26 @@ def _skip_bad(ds, max_bad_records: int):
   """Drops the bad records of (index, element, status, file), counting them: a gap in the indices (records
   whose parsing failed) and the markers of unreadable file rests. The records that remain get
   ``record_ok`` True, ``bad_records`` (bad records just before it) and ``bad_source``; ``max_bad_records``
-  bad ones in a row give one element with ``record_ok`` False (a stop marker)."""
-  zero = tf.constant(0, tf.int64)
+  bad ones in a row give one element with ``record_ok`` False (a stop marker). Every element that leaves
+  has ``keep`` True: the filter reads that flag as it is (tf.data then calls no function for it), which
+  spares a second function call per record after the scan (a projection dropping ``keep`` would cost one).
+  """
+  zero, empty = tf.constant(0, tf.int64), tf.constant('')
 
   def count(state, x):
     expected, run, last = state
     index, element, status, filename = x
-    run = run + index - expected + tf.cast(tf.equal(status, 1), tf.int64)
-    last = tf.where(tf.equal(status, 1), filename, last)
+    unreadable = tf.equal(status, 1)
+    run = run + index - expected + tf.cast(unreadable, tf.int64)
+    last = tf.where(unreadable, filename, last)
     good = tf.equal(status, 0)
     stop = run >= max_bad_records
+    keep = tf.logical_or(good, stop)
     out = dict(element, record_ok=tf.logical_and(good, tf.logical_not(stop)), bad_records=run,
-               bad_source=last, keep=tf.logical_or(good, stop))
-    run = tf.where(tf.logical_or(good, stop), zero, run)
-    return (index + 1, run, tf.where(tf.logical_or(good, stop), tf.constant(''), last)), out
+               bad_source=last, keep=keep)
+    return (index + 1, tf.where(keep, zero, run), tf.where(keep, empty, last)), out
 
-  ds = ds.scan((zero, zero, tf.constant('')), count)
-  ds = ds.filter(lambda e: e['keep'])
-  return ds.map(lambda e: {k: v for k, v in e.items() if k != 'keep'})
+  return ds.scan((zero, zero, empty), count).filter(lambda e: e['keep'])
 
 
 def _finish(ds: tf.data.Dataset, batch_size: int | None, deterministic: bool, prefetch: bool):

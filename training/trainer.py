@@ -567,18 +567,40 @@ class Trainer:
     landmarks = np.concatenate([np.asarray(b['landmarks']).reshape(-1, 68, 2) for b in ds.take(batches)])
     enc.adapt_landmarks(landmarks, self.cfg.model.image_size)
 
-  def _restore(self, name, ckpt, manager) -> str:
-    if manager.latest_checkpoint:
-      ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-      return manager.latest_checkpoint
+  def _restore(self, name, ckpt, manager) -> str:  # pylint: disable=unused-argument
+    """Restores stage ``name``'s newest checkpoint, else the newest previous stage's final one; returns its
+    path or 'initialisation'. Like ``Autoencoder.from_run_dir``, it never falls back silently: the newest
+    stage folder (this stage's, then the previous ones') that holds files must give a loadable checkpoint,
+    else ``InputError`` says which folder to remove."""
     names = [s.name for s in self.cfg.stages]
-    for prev in reversed(names[:names.index(name)]):
-      latest = tf.train.latest_checkpoint(str(self.stage_dir(prev)))
-      if latest:
-        tree = {autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}
-        status = tf.train.Checkpoint(**tree).restore(latest)
-        status.expect_partial().assert_existing_objects_matched()
-        return latest
+    for stage in reversed(names[:names.index(name) + 1]):
+      folder = self.stage_dir(stage)
+      # None also when the listed checkpoint's .index is gone.
+      latest = tf.train.latest_checkpoint(str(folder))
+      if not latest:
+        files = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if not files:
+          continue
+        earlier = [s for s in reversed(names[:names.index(stage)]) if self.stage_dir(s).is_dir()]
+        start = f"the {earlier[0]} stage's checkpoint" if earlier else 'initialisation'
+        shown = ', '.join(files[:5]) + (', ...' if len(files) > 5 else '')
+        todo = (f'start stage {name} again from {start}' if stage == name else
+                f'start stage {name} from {start} instead (or rerun stage {stage} first)')
+        raise InputError(
+            f'{folder}: the {stage} stage holds files ({shown}) but no complete checkpoint (a missing .index '
+            f'or `checkpoint` file, or an interrupted save), so stage {name} will not start from an older '
+            f'state without saying so. Remove {folder} to {todo}, then rerun the same command.')
+      try:
+        if stage == name:
+          ckpt.restore(latest).assert_existing_objects_matched()
+        else:
+          tree = {autoencoder_lib.CHECKPOINT_KEY: self.ae.checkpoint_tree()}
+          tf.train.Checkpoint(**tree).restore(latest).expect_partial().assert_existing_objects_matched()
+      except (tf.errors.OpError, IndexError, AssertionError, ValueError) as e:
+        raise InputError(f'{latest}: damaged checkpoint of stage {stage} ({type(e).__name__}: {_reason(e)}); '
+                         f'remove {folder} to start stage {name} without it, then rerun the same '
+                         'command.') from None
+      return latest
     return 'initialisation'
 
   def _image_summary(self, writer, stage, batch, step):
