@@ -89,7 +89,7 @@ setup(
     packages=find_packages(include=['common', 'common.*', 'tf_ops', 'tf_ops.*', 'model', 'model.*',
                                     'training', 'training.*', 'data', 'data.*', 'eval', 'eval.*']),
     package_data={'tf_ops': ['cc/*.h', 'cc/*.cc', 'cc/*.cu', 'gpu_check/*.py', 'gpu_check/*.sh'],
-                  'model': ['ict_face/*'], 'data': ['mediapipe/*']},
+                  'model': ['ict_face/*', 'pretrained/*'], 'data': ['mediapipe/*']},
     ext_modules=[Extension('tf_ops._rasterizer_ops', sources=[]),
                  Extension('tf_ops._numpy_kernels', sources=[])],
     cmdclass={'build_ext': BuildRasterizerOp},

@@ -134,6 +134,7 @@ class FaceAnalyzer:
     import cv2  # pylint: disable=g-import-not-at-top
     import dlib  # pylint: disable=g-import-not-at-top
     detector, predictor, _ = _models()
+    image = np.ascontiguousarray(image, np.uint8)  # dlib's binding refuses strided views (e.g. crops)
     s = detection_scale(image.shape, self.detect_max_side, self.min_face_size)
     small = image if s == 1.0 else cv2.resize(
         image, (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s))),
@@ -155,7 +156,7 @@ class FaceAnalyzer:
     """68 landmarks for a given (left, top, right, bottom) box (e.g. a dataset's annotated box)."""
     import dlib  # pylint: disable=g-import-not-at-top
     _, predictor, _ = _models()
-    shape = predictor(image, dlib.rectangle(*[int(round(v)) for v in box]))
+    shape = predictor(np.ascontiguousarray(image, np.uint8), dlib.rectangle(*[int(round(v)) for v in box]))
     return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
   def describe(self, image: np.ndarray, face: Face) -> np.ndarray:
@@ -163,6 +164,7 @@ class FaceAnalyzer:
     import dlib  # pylint: disable=g-import-not-at-top
     if face.descriptor is None:
       _, _, recognizer = _models()
+      image = np.ascontiguousarray(image, np.uint8)  # dlib's binding refuses strided views (e.g. crops)
       pts = [dlib.point(int(round(x)), int(round(y))) for x, y in face.landmarks]
       l, t, r, b = [int(round(v)) for v in face.box]
       shape = dlib.full_object_detection(dlib.rectangle(l, t, r - 1, b - 1), pts)

@@ -292,7 +292,8 @@ def ict_fitter(region: str = 'narrow', identity_modes: int = 100) -> LandmarkFit
 
 
 def load_reconstructor(path: str | pathlib.Path, name: str | None = None) -> Reconstructor:
-  """A reconstructor from a run folder (encoder; needs ``model.autoencoder``) or an exported .npz."""
+  """A reconstructor from a run folder or packaged model (``model.pretrained``; encoder, needs
+  ``model.autoencoder``) or an exported .npz."""
   path = pathlib.Path(path)
   if path.is_dir():
     from model import autoencoder  # pylint: disable=g-import-not-at-top
@@ -311,7 +312,9 @@ class _EncoderReconstructor:
   """
 
   def __init__(self, module, path: pathlib.Path, name: str | None):
-    self._ae = module.Autoencoder.from_run_dir(path)
+    from model import pretrained  # pylint: disable=g-import-not-at-top
+    packaged = pretrained.is_packaged(path)
+    self._ae = pretrained.load(path) if packaged else module.Autoencoder.from_run_dir(path)
     self.name = name or path.name
     t = self._ae.template
     self.topology = Topology(np.asarray(t.triangles, np.int32), np.asarray(t.landmarks),

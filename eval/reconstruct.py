@@ -54,7 +54,8 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """The command-line flags (defined only when run as a program, so that tests can import the module)."""
-  flags.DEFINE_string('model', None, 'Run folder (training.main) or personalised model folder.')
+  flags.DEFINE_string('model', None, 'Run folder (training.main), personalised or packaged model folder '
+                      '(default: the pretrained model shipped with the package, model.pretrained).')
   flags.DEFINE_string('input', None, 'Image, video, or folder of images and videos.')
   flags.DEFINE_string('output', None, 'Output folder (created).')
   flags.DEFINE_integer('min_face_size', 200, 'Smallest face crop side kept, source pixels (paper: 200).')
@@ -359,7 +360,7 @@ def run(ae, input_path, output, opts: Options = Options()) -> dict:
 def main(argv):
   del argv
   from model import reconstruction  # pylint: disable=g-import-not-at-top
-  for name in ('model', 'input', 'output'):
+  for name in ('input', 'output'):
     if not getattr(FLAGS, name):
       print(f'error: --{name} is required', file=sys.stderr)
       sys.exit(2)

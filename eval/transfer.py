@@ -34,7 +34,8 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """The command-line flags (defined only when run as a program, so that tests can import the module)."""
-  flags.DEFINE_string('model', None, 'Run folder (generic or personalised model).')
+  flags.DEFINE_string('model', None, 'Run folder (generic or personalised model; default: the shipped '
+                      'pretrained model, model.pretrained).')
   flags.DEFINE_string('source', None, 'Video or image whose expression is transferred.')
   flags.DEFINE_string('target', None, 'Image whose identity receives the expression.')
   flags.DEFINE_string('output', None, 'Output folder (created).')
@@ -149,7 +150,7 @@ def main(argv):
   del argv
   from data import media  # pylint: disable=g-import-not-at-top
   from model import reconstruction  # pylint: disable=g-import-not-at-top
-  for name in ('model', 'source', 'target', 'output'):
+  for name in ('source', 'target', 'output'):
     if not getattr(FLAGS, name):
       print(f'error: --{name} is required', file=sys.stderr)
       sys.exit(2)

@@ -18,6 +18,7 @@ import tensorflow as tf
 from model import autoencoder as autoencoder_lib
 from model import image_formation
 from model import lighting
+from model import pretrained
 
 PER_FRAME_KEYS = ('delta', 'sh', 'angles', 'translation')
 GEOMETRY_ALBEDO = 0.7
@@ -27,19 +28,25 @@ class NotAModelError(ValueError):
   """A path that is not a learned model (run folder with config.json and checkpoints)."""
 
 
-def load_autoencoder(path: str | pathlib.Path) -> autoencoder_lib.Autoencoder:
-  """An autoencoder from a run folder (``training.main``) or a personalised model folder.
+def load_autoencoder(path: str | pathlib.Path | None = None) -> autoencoder_lib.Autoencoder:
+  """An autoencoder from a run folder (``training.main``), a personalised model folder or a packaged model
+  (``model.pretrained``); ``None``: the pretrained model shipped with the package.
 
   Raises:
     NotAModelError: the path is missing, is a file (e.g. a face-model export ``.npz``, which lacks the
-      encoder), or a folder without ``config.json`` / checkpoints.
+      encoder), a folder without ``config.json`` / checkpoints, or a damaged packaged model.
   """
-  path = pathlib.Path(path)
+  path = pathlib.Path(path) if path else pretrained.PACKAGE_DIR
   if not path.exists():
     raise NotAModelError(f'model {path} does not exist (expected a run folder written by training.main)')
   if path.is_file():
     raise NotAModelError(f'model {path} is a file; expected a run folder (config.json + checkpoints/): a '
                          'face-model export (.npz) has no encoder and cannot reconstruct images')
+  if pretrained.is_packaged(path):
+    try:
+      return pretrained.load(path)
+    except pretrained.PretrainedError as e:
+      raise NotAModelError(f'model {path}: {e}') from e
   try:
     return autoencoder_lib.Autoencoder.from_run_dir(path)
   except (FileNotFoundError, ValueError, KeyError, TypeError) as e:

@@ -7,7 +7,7 @@
 set -euo pipefail
 OUT=${1:-runs/ablations}
 STAGE_STEPS=${2:-pose=600,identity=3000,expression=3000,combined=3000}
-PY=${PYTHON:-python}
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 mkdir -p "$OUT"
 declare -A WEIGHTS=([all]='' [no_lseg]='lip=0' [no_ldis]='disentanglement=0')
 for name in all no_lseg no_ldis; do

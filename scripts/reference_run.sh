@@ -8,7 +8,7 @@
 set -euo pipefail
 OUT=${1:-runs/reference}
 STAGE_STEPS=${2:-pose=1500,identity=12000,expression=12000,combined=6000}
-PY=${PYTHON:-python}
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 mkdir -p "$OUT"
 echo "== train $(date -u +%H:%M:%S) ($STAGE_STEPS)"
 "$PY" -m training.demo --run_dir="$OUT" --stage_steps="$STAGE_STEPS"

@@ -214,14 +214,17 @@ def personalize(model_dir, video, run_dir, cfg: PersonalizeConfig = PersonalizeC
 def main(fv) -> int:
   """``training.main --stage=personalize``; returns the exit status."""
   import sys  # pylint: disable=g-import-not-at-top
-  if not fv.model or not fv.video:
-    print('error: --stage=personalize needs --model=RUN and --video=CLIP', file=sys.stderr)
+  if not fv.video:
+    print('error: --stage=personalize needs --video=CLIP (and --model=RUN, default: the shipped model)',
+          file=sys.stderr)
     return 2
+  from model import pretrained  # pylint: disable=g-import-not-at-top
+  model_dir = fv.model or str(pretrained.PACKAGE_DIR)
   try:
     cfg = PersonalizeConfig(steps=PersonalizeConfig.steps if fv.steps is None else fv.steps,
                             learning_rate=fv.personalize_learning_rate, train_fraction=fv.train_fraction,
                             max_frames=fv.max_frames, stride=fv.frame_stride, min_face_size=fv.min_face_size)
-    report = personalize(fv.model, fv.video, fv.run_dir, cfg, progress=fv.progress)
+    report = personalize(model_dir, fv.video, fv.run_dir, cfg, progress=fv.progress)
   except (reconstruction.NotAModelError, media.Drop, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -42,7 +42,8 @@ class PersonalizeConfig:
 def define_flags(flag_values=None) -> None:
   """The flags of ``training.main --stage=personalize`` (``--steps`` and ``--run_dir`` are main's)."""
   fv = flag_values or flags.FLAGS
-  flags.DEFINE_string('model', None, 'personalize: the generic model (run folder).', flag_values=fv)
+  flags.DEFINE_string('model', None, 'personalize: the generic model (run folder; default: the shipped '
+                      'pretrained model, model.pretrained).', flag_values=fv)
   flags.DEFINE_string('video', None, 'personalize: the clip of one person.', flag_values=fv)
   flags.DEFINE_integer('min_face_size', face_lib.DEFAULT_MIN_FACE_SIZE,
                        'personalize: smallest face crop side, source pixels.', flag_values=fv)

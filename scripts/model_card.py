@@ -1,0 +1,99 @@
+r"""Writes the shipped model's ``MODEL_CARD.md`` from what the release run measured
+(scripts/train_release.sh).
+
+  python scripts/model_card.py --run_dir=runs/reference --package=model/pretrained
+
+Reads ``<package>/manifest.json`` and ``config.json`` (model.pretrained), ``<run_dir>/demo/results.json``
+(training.demo: timings, held-out check), ``<run_dir>/report/report.md`` (eval.report, synthetic split) and
+``<run_dir>/landmarks300w/landmarks.md`` (eval.landmarks on the 300-W photos); every number in the card comes
+from those files.
+"""
+
+import datetime
+import json
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from common import machine  # noqa: E402  pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('run_dir', 'runs/reference', 'The release run folder.')
+flags.DEFINE_string('package', 'model/pretrained', 'The packaged model folder (the card is written there).')
+
+
+def _read(path: pathlib.Path, what: str) -> str:
+  if not path.exists():
+    return f'*Not measured: {path} is missing ({what} did not run).*\n'
+  return path.read_text().strip() + '\n'
+
+
+def main(argv):
+  del argv
+  run, pkg = pathlib.Path(FLAGS.run_dir), pathlib.Path(FLAGS.package)
+  manifest = json.loads((pkg / 'manifest.json').read_text())
+  cfg = json.loads((pkg / 'config.json').read_text())
+  m = cfg['model']
+  results_path = run / 'demo' / 'results.json'
+  results = json.loads(results_path.read_text()) if results_path.exists() else {}
+  stages = ', '.join(f'{s["name"]} {s["steps"]} steps (batch {s.get("batch_size") or cfg["batch_size"]}, '
+                     f'lr {s["learning_rate"]:g})' for s in cfg['stages'])
+  timing = results.get('stages', {})
+  seconds = sum(v['seconds'] for v in timing.values()) if timing else None
+  info = machine.describe()
+  host = f'{info["cpu"]}, {info["cores"]} cores'
+  lines = [
+      '# Model card: the pretrained complete3dmm model',
+      '',
+      'The model that `eval.reconstruct`, `eval.transfer` and `training.main --stage=personalize` use when '
+      'no `--model` is given (`model.pretrained`). Made by `bash scripts/train_release.sh` on '
+      f'{datetime.date.today().isoformat()} ({host}; no GPU).',
+      '',
+      '## What it is',
+      '',
+      f'- Configuration `{cfg["name"]}`, hash `{manifest["config_hash"]}` (`config.json` beside this card; '
+      f'training seed {cfg["seed"]}): the small CPU encoder with the landmark branch (the 68 detected '
+      f'landmarks are an input beside the {m["image_size"]} px crop), the paper\'s face model '
+      f'({m["num_identity"]} identity, {m["num_expression"]} expression, {m["num_albedo"]} albedo '
+      f'components on the ICT template\'s deformation graph of {m["num_nodes"]} nodes).',
+      f'- Schedule: {stages}.' + (f' Training took {seconds / 60:.0f} min.' if seconds else ''),
+      f'- Files: `weights.npz` ({manifest["weights_bytes"] / 1e6:.2f} MB, {manifest["parameters"]:,} '
+      f'parameters, float16), sha256 `{manifest["weights_sha256"]}`; `config.json` sha256 '
+      f'`{manifest["config_sha256"]}`. float16 rounding moves reconstructed vertices by '
+      f'{manifest["float16_vertex_rounding_mm"]:.4f} mm on average (measured at packaging).',
+      f'- Source: {manifest["source_run"]}, checkpoint {manifest["source_checkpoint"]}.',
+      '',
+      '## Training data and licences',
+      '',
+      '- **Only the built-in synthetic world** (`data.synthetic_stream`): faces generated from the ICT Face '
+      'Model Light (MIT licence, USC ICT), rendered by the project\'s rasterizer, with their exact 68 '
+      'landmarks. No real footage or photo was used to train these weights, so they carry no research-only '
+      'restriction from training data.',
+      '- At run time the input crops and the encoder\'s landmark input come from dlib\'s 68-point predictor, '
+      'trained on iBUG 300-W, whose licence **excludes commercial use**: a commercial user must replace the '
+      'detector. This is a research model.',
+      '- Not yet done (issue 22, item 1): training on the real clips of `../shared/media/real_clips/` '
+      '(research and test use only). Weights trained on them would be research-use only as well.',
+      '',
+      '## Measured: held-out synthetic faces (eval.report, seed-1 split, never seen in training)',
+      '',
+      _read(run / 'report' / 'report.md', 'eval.report'),
+      '## Measured: 300-W photos with hand-made 68-point annotations (eval.landmarks)',
+      '',
+      _read(run / 'landmarks300w' / 'landmarks.md', 'eval.landmarks'),
+      '## Not measured yet',
+      '',
+      '- Real-clip metrics of `eval.report` (photometric error, lip IoU against MediaPipe masks, jitter) and '
+      'the verification EMD on the held-out `pairs/` people (issue 22, items 3 and 5).',
+      '',
+  ]
+  (pkg / 'MODEL_CARD.md').write_text('\n'.join(lines))
+  print(f'wrote {pkg / "MODEL_CARD.md"}')
+
+
+if __name__ == '__main__':
+  app.run(main)
