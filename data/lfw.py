@@ -3,7 +3,9 @@
 Public API (``eval/`` uses it for the LFW identity table):
 
 * ``read_lfw_pairs(path)`` -> ``LfwPair`` list in file order (fold, names, 1-based image numbers, ``same``);
-* ``lfw_image_path(root, name, index)``: where an image of a pair lies.
+* ``lfw_image_path(root, name, index)``: where an image of a pair lies;
+* ``read_pairs_csv(path)``: a same / different pairs table ``file_x,file_y,Decision`` (Yes / No; the
+  layout of ``shared/media/pairs/pairs.csv``) -> ``(file_x, file_y, same)`` in file order.
 
 ``pairs.txt`` (View 2): a header ``<folds> <n>``, then per fold ``n`` matched lines ``name i j`` followed by
 ``n`` mismatched lines ``name1 i name2 j``. View 1 files (``pairsDevTrain.txt``) have the header ``<n>`` and
@@ -105,3 +107,29 @@ def lfw_image_path(root: str | os.PathLike, name: str, index: int) -> pathlib.Pa
   nested = root / name / f'{name}_{index:04d}.jpg'
   flat = root / f'{name}_{index:04d}.jpg'
   return nested if nested.exists() or not flat.exists() else flat
+
+
+def read_pairs_csv(path: str | os.PathLike) -> list[tuple[str, str, bool]]:
+  """Reads a pairs table with the header ``file_x,file_y,Decision`` (Decision ``Yes``: same person).
+
+  Raises:
+    FormatError: an empty file, another header, a line without three fields, an empty file name, a
+      file naming a folder, or a decision other than Yes / No (any case).
+  """
+  import csv  # pylint: disable=g-import-not-at-top
+  rows = list(csv.reader(read_text(path).splitlines()))
+  if not rows or [c.strip().lower() for c in rows[0]] != ['file_x', 'file_y', 'decision']:
+    raise FormatError(path, 'expected the header "file_x,file_y,Decision"', 1)
+  pairs = []
+  for line, row in enumerate(rows[1:], 2):
+    if not row or not ''.join(row).strip():
+      continue
+    if len(row) != 3:
+      raise FormatError(path, f'expected 3 fields "file_x,file_y,Decision", got {len(row)}', line)
+    a, b, decision = (c.strip() for c in row)
+    if not a or not b or any(sep in a + b for sep in ('/', '\\')) or {a, b} & {'.', '..'}:
+      raise FormatError(path, f'expected two file names without folders, got {a!r}, {b!r}', line)
+    if decision.lower() not in ('yes', 'no'):
+      raise FormatError(path, f'decision {decision!r}: expected Yes or No', line)
+    pairs.append((a, b, decision.lower() == 'yes'))
+  return pairs

@@ -1,6 +1,7 @@
 r"""Verification metric (paper Sec. 4.2): EMD between same- and different-identity similarity histograms.
 
   python -m eval.lfw --model=RUN_OR_EXPORT --pairs=pairs.txt --images=LFW_ROOT [--output=DIR]
+  python -m eval.lfw --model=RUN_OR_EXPORT --pairs_csv=../shared/media/pairs/pairs.csv  # photo pairs table
   python -m eval.lfw --model=RUN_OR_EXPORT --records='.../train/video-*.tfrecord'     # synthetic variant
 
 Each image is reconstructed; the *identity component* (identity-only mesh: mean + identity deformation, no
@@ -154,6 +155,48 @@ def lfw_inputs(pairs_path: str | pathlib.Path, root: str | pathlib.Path, max_pai
   return images, (np.stack(lms) if lms else np.zeros((0, 68, 2))), out_pairs, skipped
 
 
+def csv_pair_inputs(pairs_path: str | pathlib.Path, root: str | pathlib.Path | None = None):
+  """Loads the photos of a ``pairs.csv`` table (``data.lfw.read_pairs_csv``; default folder: the table's),
+  each cut to the model's face crop (``data.face``: the largest dlib face, 240 px) so that photos of any
+  size share one batch; returns (crops uint8 [N, S, S, 3], landmarks [N, 68, 2] crop pixels, pairs,
+  skipped) like ``lfw_inputs`` (one fold)."""
+  from data import face as face_lib  # pylint: disable=g-import-not-at-top
+  from data import lfw as lfw_io  # pylint: disable=g-import-not-at-top
+  from data import media  # pylint: disable=g-import-not-at-top
+  pairs_path = pathlib.Path(pairs_path)
+  if not pairs_path.is_file():
+    raise FileNotFoundError(f'--pairs_csv={pairs_path}: no such file (expected file_x,file_y,Decision).')
+  root = pathlib.Path(root) if root else pairs_path.parent
+  analyzer = face_lib.FaceAnalyzer(min_face_size=1)
+  skipped = collections.Counter()
+  index, crops, lms, out_pairs = {}, [], [], []
+  for a, b, same in lfw_io.read_pairs_csv(pairs_path):
+    ids = []
+    for name in (a, b):
+      if name not in index:
+        index[name] = None
+        try:
+          img, _, _ = media.load_image(root / name)
+          faces = analyzer.detect(img)
+        except media.Drop as e:
+          skipped[f'image {e.reason}'] += 1
+          faces = None
+        if faces:
+          f = faces[0]
+          index[name] = len(crops)
+          crops.append(face_lib.crop_and_resize(img, f.crop_box))
+          lms.append(face_lib.to_crop_coords(f.landmarks, f.crop_box))
+        elif faces is not None:
+          skipped['no face found'] += 1
+      ids.append(index[name])
+    if None in ids:
+      skipped['pair skipped (an image missing or without a face)'] += 1
+    else:
+      out_pairs.append((ids[0], ids[1], same, 0))
+  images = np.stack(crops) if crops else np.zeros((0, 1, 1, 3), np.uint8)
+  return images, (np.stack(lms) if lms else np.zeros((0, 68, 2))), out_pairs, skipped
+
+
 def score(embeddings: np.ndarray, pairs: list) -> dict:
   """EMD (samples and binned), accuracies and the similarity samples of a method."""
   a = np.asarray([p[0] for p in pairs])
@@ -209,7 +252,7 @@ def _slug(name: str) -> str:
 
 
 def markdown(out: dict) -> str:
-  src = 'synthetic renders' if out['synthetic'] else 'LFW pairs'
+  src = 'synthetic renders' if out['synthetic'] else out.get('source', 'LFW pairs')
   lines = [f"### Verification: EMD of same / different cosine similarities ({src}, {out['num_pairs']} pairs)",
            '', '| method | EMD | EMD (binned) | accuracy (best thr.) | 10-fold acc. | same / diff pairs |',
            '|---|---|---|---|---|---|']
@@ -234,6 +277,9 @@ def main(argv: Sequence[str]) -> None:
     images = np.stack([fr.image for fr in frames]) if frames else np.zeros((0, 1, 1, 3), np.uint8)
     lms = np.stack([fr.landmarks for fr in frames]) if frames else np.zeros((0, 68, 2))
     pairs, synthetic = synthetic_pairs(frames), True
+  elif f.pairs_csv:
+    images, lms, pairs, skipped = csv_pair_inputs(f.pairs_csv, f.images)
+    synthetic = False
   elif f.pairs and f.images:
     imgs, lms, pairs, skipped = lfw_inputs(f.pairs, f.images, f.max_pairs)
     images = np.stack(imgs) if imgs and len({i.shape for i in imgs}) == 1 else imgs
@@ -241,7 +287,8 @@ def main(argv: Sequence[str]) -> None:
       raise ValueError('eval.lfw: LFW images must share one size (250 x 250).')
     synthetic = False
   else:
-    raise ValueError('eval.lfw: give --pairs and --images (LFW), or --records (synthetic variant).')
+    raise ValueError('eval.lfw: give --pairs and --images (LFW), --pairs_csv (a file_x,file_y,Decision '
+                     'table), or --records (synthetic variant).')
   recs = model_io.with_baselines(f.model, False, f.baselines)
   out = evaluate(recs, images, lms, pairs, skipped, synthetic, pathlib.Path(f.output) if f.output else None)
   print(markdown(out))
@@ -251,7 +298,10 @@ def define_flags() -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_list('model', [], 'Run folders or model.export .npz files (several: side by side).')
   flags.DEFINE_string('pairs', None, 'LFW pairs.txt.')
-  flags.DEFINE_string('images', None, 'LFW image root (<name>/<name>_0001.jpg).')
+  flags.DEFINE_string('images', None, 'LFW image root (<name>/<name>_0001.jpg); with --pairs_csv the photo '
+                      "folder (default: the table's).")
+  flags.DEFINE_string('pairs_csv', None, 'A same / different pairs table file_x,file_y,Decision (Yes / No), '
+                      'e.g. ../shared/media/pairs/pairs.csv.')
   flags.DEFINE_string('records', None, 'Synthetic variant: glob(s) of multi-frame TFRecords.')
   flags.DEFINE_integer('max_pairs', 0, 'LFW: use at most this many pairs of the file (0: all).')
   flags.DEFINE_integer('max_images', 0, 'Synthetic: use at most this many frames (0: all).')

@@ -4,6 +4,7 @@ r"""All tables for one or several models side by side: ``report.md``, ``report.j
       [--seed=1 --num_test_subjects=8 ...]                         # a fresh synthetic split
       [--bu3dfe=ROOT] [--lfw_pairs=pairs.txt --lfw_images=ROOT]    # real data when available
       [--records='prepared/*.tfrecord'] [--neutral_records='emotionet/*.tfrecord']
+      [--pairs_csv=../shared/media/pairs/pairs.csv] [--nosynthetic_tables]
 
 Synthetic split: ``data.synthetic`` with the seed and ranges given by the flags (cached by configuration,
 so anyone can regenerate exactly this split or make a fresh one with another seed). On it: Table 1
@@ -54,8 +55,13 @@ def synthetic_split(seed: int, num_identities: int, num_neutral: int, num_test_s
 
 def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | None = None,
         lfw_pairs: str | None = None, lfw_images: str | None = None, real_records: str | None = None,
-        neutral_records: str | None = None, ict_identity_modes: int = 40) -> dict:
-  """Runs every section; returns the report dict (also written to ``output``)."""
+        neutral_records: str | None = None, ict_identity_modes: int = 40, pairs_csv: str | None = None,
+        synthetic_tables: bool = True) -> dict:
+  """Runs every section; returns the report dict (also written to ``output``).
+
+  ``pairs_csv``: a same / different photo pairs table (``eval.lfw.csv_pair_inputs``) for the verification
+  EMD on real photos. ``synthetic_tables``: False skips the synthetic split's tables (real data only).
+  """
   output.mkdir(parents=True, exist_ok=True)
   sections, errors, md = {}, {}, []
   recs_synth = model_io.with_baselines(models, synthetic=True, ict_identity_modes=ict_identity_modes)
@@ -109,12 +115,13 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
     text = subspace.markdown(res) if res else '### Learned vs true ICT spaces\n'
     return {'models': res, 'skipped': skipped}, text + ''.join(f'\nSkipped: {s}\n' for s in skipped)
 
-  section('synthetic/bu3dfe', synth_bu3dfe)
-  section('synthetic/lips', synth_lips)
-  section('synthetic/disentanglement', synth_dis)
-  section('synthetic/lfw', synth_lfw)
-  if models:
-    section('synthetic/subspace', synth_subspace)
+  if synthetic_tables:
+    section('synthetic/bu3dfe', synth_bu3dfe)
+    section('synthetic/lips', synth_lips)
+    section('synthetic/disentanglement', synth_dis)
+    section('synthetic/lfw', synth_lfw)
+    if models:
+      section('synthetic/subspace', synth_subspace)
   if bu3dfe_root:
     def real_bu3dfe():
       data = bu3dfe.load_inputs(bu3dfe_root)
@@ -141,6 +148,13 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
       out = lfw.evaluate(recs_real, images, lms, pairs, skipped, False, output / 'real')
       return out, lfw.markdown(out)
     section('real/lfw', real_lfw)
+  if pairs_csv:
+    def real_pairs():
+      images, lms, pairs, skipped = lfw.csv_pair_inputs(pairs_csv)
+      out = lfw.evaluate(recs_real, images, lms, pairs, skipped, False, output / 'real_pairs')
+      out['source'] = f'photo pairs {pairs_csv}'
+      return out, lfw.markdown(out)
+    section('real/pairs', real_pairs)
   header = ['# Evaluation report', '',
             f'Models: {", ".join(models) if models else "(none: baselines only)"}. '
             f'Synthetic split: {split.root} (config {json.dumps(_cfg(split))}).',
@@ -152,7 +166,7 @@ def run(models: Sequence[str], output: pathlib.Path, split, bu3dfe_root: str | N
   if errors:
     header += ['**Failed sections:** ' + '; '.join(f'{k}: {v}' for k, v in errors.items()), '']
   checks = None
-  if models:
+  if models and synthetic_tables:
     first = pathlib.Path(models[0])
     checks = learning_checks.learning_checks(sections, first.name if first.is_dir() else first.stem)
     header.append(learning_checks.markdown(checks))
@@ -180,7 +194,7 @@ def main(argv: Sequence[str]) -> None:
   split = synthetic_split(f.seed, f.num_identities, f.num_neutral, f.num_test_subjects, f.test_expressions,
                           f.identity_modes, f.yaw_deg, f.pitch_deg, f.roll_deg, f.synthetic_root)
   report = run(f.model, pathlib.Path(f.output), split, f.bu3dfe, f.lfw_pairs, f.lfw_images, f.records,
-               f.neutral_records, f.identity_modes)
+               f.neutral_records, f.identity_modes, f.pairs_csv, f.synthetic_tables)
   print((pathlib.Path(f.output) / 'report.md').read_text())
   if report['errors'] or (f.strict_checks and report['checks'] and not report['checks']['passed']):
     raise SystemExit(1)
@@ -204,6 +218,10 @@ def define_flags() -> None:
   flags.DEFINE_string('bu3dfe', None, 'Real BU-3DFE root (Table 1 on scans).')
   flags.DEFINE_string('lfw_pairs', None, 'LFW pairs.txt.')
   flags.DEFINE_string('lfw_images', None, 'LFW image root.')
+  flags.DEFINE_string('pairs_csv', None, 'Same / different photo pairs table file_x,file_y,Decision (e.g. '
+                      '../shared/media/pairs/pairs.csv): verification EMD on real photos.')
+  flags.DEFINE_bool('synthetic_tables', True, "The synthetic split's tables (False: only the real data "
+                    'given).')
   flags.DEFINE_string('records', None, 'Prepared real records with lip masks (Table 2).')
   flags.DEFINE_string('neutral_records', None, 'Prepared neutral records, e.g. EmotioNet (Table 3).')
   flags.DEFINE_bool('strict_checks', False, "Exit with status 1 when the first model fails a learning check "

@@ -72,3 +72,26 @@ def _check_pairs(pairs):
 def test_fuzzed_pair_files_read_correctly_or_raise_format_error(tmp_path):
   outcome = format_fuzz.fuzz(lfw.read_lfw_pairs, TWO_FOLDS, _check_pairs, tmp_path, 'fuzz.txt', count=400)
   assert outcome['rejected'] > 200 and outcome['accepted'] > 10, outcome
+
+
+def test_pairs_csv_of_the_shared_photo_pairs(shared_dir):
+  pairs = lfw.read_pairs_csv(shared_dir / 'media' / 'pairs' / 'pairs.csv')
+  assert len(pairs) == 300
+  same = sum(p[2] for p in pairs)
+  assert 0 < same < 300
+  assert all((shared_dir / 'media' / 'pairs' / n).is_file() for a, b, _ in pairs for n in (a, b))
+
+
+@pytest.mark.parametrize('text, message, line', [
+    ('', 'header', 1),
+    ('a,b,c\nx.jpg,y.jpg,Yes\n', 'header', 1),
+    ('file_x,file_y,Decision\nx.jpg,y.jpg\n', '3 fields', 2),
+    ('file_x,file_y,Decision\nx.jpg,y.jpg,Maybe\n', 'Yes or No', 2),
+    ('file_x,file_y,Decision\nx.jpg,../y.jpg,No\n', 'without folders', 2),
+])
+def test_malformed_pairs_csv_raises_format_error_naming_the_line(tmp_path, text, message, line):
+  path = tmp_path / 'pairs.csv'
+  path.write_text(text)
+  with pytest.raises(FormatError, match=message) as e:
+    lfw.read_pairs_csv(path)
+  assert f':{line}' in str(e.value) or f'line {line}' in str(e.value)

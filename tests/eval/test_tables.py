@@ -241,3 +241,17 @@ def test_detected_landmark_rows_use_dlib_and_count_frames_without_a_face(synthet
   assert out['skipped'] == {'ict (dlib landmarks): no face detected': misses}
   assert out['methods']['ict (dlib landmarks)']['upper']['n'] <= len(frames) + 1 - misses
   assert out['methods']['ict']['upper']['n'] >= out['methods']['ict (dlib landmarks)']['upper']['n']
+
+
+def test_photo_pairs_table_crops_each_photo_once_and_counts_missing_ones(shared_dir, tmp_path):
+  from eval import lfw  # pylint: disable=g-import-not-at-top
+  photos = shared_dir / 'media' / 'photos'
+  (tmp_path / 'pairs.csv').write_text('file_x,file_y,Decision\nobama.jpg,obama2.jpg,Yes\n'
+                                      'obama.jpg,biden.jpg,No\nobama.jpg,absent.jpg,No\n')
+  images, lms, pairs, skipped = lfw.csv_pair_inputs(tmp_path / 'pairs.csv', photos)
+  assert images.shape == (3, 240, 240, 3) and lms.shape == (3, 68, 2)
+  assert pairs == [(0, 1, True, 0), (0, 2, False, 0)]
+  assert skipped['image missing_file'] == 1
+  assert skipped['pair skipped (an image missing or without a face)'] == 1
+  # The crop's landmarks lie inside the crop, on the face.
+  assert lms.min() > 0 and lms.max() < 240
