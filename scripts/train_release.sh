@@ -5,7 +5,8 @@
 #   2. package its newest checkpoint as float16 package data (python -m model.pretrained -> model/pretrained/);
 #   3. eval.landmarks of the packaged model on the hand-annotated 300-W photos;
 #   4. MODEL_CARD.md from the manifest, the configuration and the measured tables (scripts/model_card.py).
-# Resumable: rerun after an interruption (training resumes from its newest checkpoint).
+# Resumable: rerun after an interruption (training resumes from its newest checkpoint; a trained and
+# evaluated run is only packaged).
 #
 #   bash scripts/train_release.sh [OUT=runs/reference]
 set -euo pipefail
@@ -13,7 +14,11 @@ OUT=${1:-runs/reference}
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 SHARED=${C3DMM_SHARED:-../shared}
 PKG=model/pretrained
-PYTHON="$PY" bash scripts/reference_run.sh "$OUT"
+if [ -f "$OUT/report/report.md" ] && [ -f "$OUT/demo/results.json" ]; then
+  echo "== $OUT is trained and evaluated (remove $OUT/report to redo the evaluation)"
+else
+  PYTHON="$PY" bash scripts/reference_run.sh "$OUT"
+fi
 echo "== package $(date -u +%H:%M:%S)"
 "$PY" -m model.pretrained --run_dir="$OUT" --output="$PKG"
 echo "== landmarks300w $(date -u +%H:%M:%S)"
