@@ -7,7 +7,7 @@ pixels; ``data.landmarks_eval.read_pts``). Each image goes through ``eval.recons
 detection and 68 landmarks, the 240 px crop of ``data.face_frames.image_faces``, faces under
 ``--min_face_size`` = 200 crop pixels left out as there, the network on the crop:
 ``eval.reconstruct.reconstruct_face``); the face evaluated is the detection whose landmark box overlaps the
-annotation's most (intersection over union >= ``MATCH_IOU``). Three predictions per face, all in input-image
+annotation's most (intersection over union >= ``MATCH_IOU``). Four predictions per face, all in input-image
 pixels:
 
 * the model: the reconstruction's 68 projected landmarks (jaw 0-16 chosen on the silhouette in the
@@ -15,7 +15,10 @@ pixels:
   ``eval.reconstruct``'s ``params.json``);
 * ``dlib``: the detector's own 68 landmarks (what the model's input crop is built from);
 * ``mean template``: the model's mean face with only its rigid pose fitted to dlib's 51 inner landmarks in
-  the crop (``eval.model_io.mean_template_fitter``, the model's camera), projected with the same dynamic jaw.
+  the crop (``eval.model_io.mean_template_fitter``, the model's camera), projected with the same dynamic jaw;
+* ``model, pose refitted``: the model's reconstructed mesh (identity + expression) with its rigid pose
+  fitted the same way (what ``eval.reconstruct --fit_pose``, its default for photos, outputs): the shape the
+  encoder reads, without its pose regression.
 
 NME = mean point-to-point error / the inter-ocular distance of the truth (outer eye corners, points 36 and
 45, 0-based), as in 300-W; for all 68 points and the 51 inner points (17-67, without the jaw). Per image and
@@ -47,7 +50,10 @@ from eval import metrics
 
 FLAGS = flags.FLAGS
 
-METHODS = ('model', 'dlib', 'mean template')
+# 'model, pose refitted': the model's reconstructed mesh with its rigid pose fitted to dlib's 51 inner
+# landmarks exactly as the mean template's (separates the shape the encoder reads from its pose regression).
+POSE_REFIT = 'model, pose refitted'
+METHODS = ('model', POSE_REFIT, 'dlib', 'mean template')
 SUBSETS = {'68': None, '51': metrics.INNER_LANDMARKS}
 # Smallest landmark-box overlap between a detection and the annotation for the detection to be that face.
 MATCH_IOU = 0.3
@@ -126,14 +132,19 @@ def template_fitter(ae):
 
 
 def predict(ae, fitter, fc) -> dict[str, np.ndarray]:
-  """The three methods' 68 landmarks [68, 2] (input-image pixels) for one ``data.face_frames.FaceCrop``."""
+  """The methods' 68 landmarks [68, 2] (input-image pixels) for one ``data.face_frames.FaceCrop``."""
   from data import face as face_lib  # pylint: disable=g-import-not-at-top
   from eval import reconstruct  # pylint: disable=g-import-not-at-top
-  _, params, _ = reconstruct.reconstruct_face(ae, fc)
+  _, params, decoded = reconstruct.reconstruct_face(ae, fc)
   size = int(ae.model_config.image_size)
-  fit = fitter.reconstruct(None, np.asarray(fc.frame.landmarks, np.float64)[None], image_size=(size, size))
+  detected = np.asarray(fc.frame.landmarks, np.float64)[None]
+  fit = fitter.reconstruct(None, detected, image_size=(size, size))
   tpl = project_landmarks68(ae, fit.vertices, fit.angles, fit.translation)[0]
+  # The model's own mesh (identity + expression) with the template's pose fit (eval.reconstruct --fit_pose).
+  angles, translation = reconstruct.fit_pose_to_landmarks(ae, decoded['vertices'][0], fc.frame.landmarks)
+  refit = project_landmarks68(ae, decoded['vertices'][:1], angles[None], translation[None])[0]
   return {'model': np.asarray(params['landmarks68_image_px'], np.float64),
+          POSE_REFIT: face_lib.from_crop_coords(refit, fc.frame.crop_box, size),
           'dlib': np.asarray(fc.detected_landmarks, np.float64),
           'mean template': face_lib.from_crop_coords(tpl, fc.frame.crop_box, size)}
 

@@ -195,3 +195,21 @@ def test_cli_exits_with_a_message_for_a_path_that_is_not_a_model(tmp_path, photo
                         f'--output={tmp_path / "out"}'], capture_output=True, text=True, timeout=300)
   assert res.returncode == 2
   assert 'is not a usable run folder' in res.stderr and 'config.json' in res.stderr
+
+
+def test_fit_pose_puts_the_reconstructions_landmarks_on_the_detections(photo):
+  from data import face as face_lib
+  from data import face_frames
+  ae = reconstruction.load_autoencoder(None)  # the shipped model (a face-sized mesh to fit)
+  fc = face_frames.image_faces(photo, face_lib.FaceAnalyzer(min_face_size=OPTS.min_face_size),
+                               OPTS.min_face_size)[0]
+  _, enc, dec_enc = reconstruct.reconstruct_face(ae, fc)
+  _, fit, dec_fit = reconstruct.reconstruct_face(ae, fc, fit_pose=True)
+  inner = metrics.INNER_LANDMARKS
+  err = lambda d: metrics.landmark_nme(d['landmarks2d'][0], fc.frame.landmarks, points=inner)  # noqa: E731
+  # The fitted pose puts the inner landmarks closer to the detections than the encoder's pose does.
+  assert err(dec_fit) < 0.8 * err(dec_enc) and err(dec_fit) < 0.045
+  # Same mesh (only the rigid pose changed), the encoder's pose kept beside the fitted one.
+  np.testing.assert_allclose(dec_fit['vertices'], dec_enc['vertices'], atol=1e-5)
+  np.testing.assert_allclose(fit['encoder_angles'], enc['angles'])
+  assert not np.allclose(fit['angles'], enc['angles'])
