@@ -4,7 +4,8 @@
 #      schedule; train + eval.report on the held-out synthetic split), ~1-1.5 h;
 #   2. package its newest checkpoint as float16 package data (python -m model.pretrained -> model/pretrained/);
 #   3. eval.landmarks of the packaged model on the hand-annotated 300-W photos, and eval.report's real tables:
-#      lip IoU on two held-out real clips (data.prepare, MediaPipe lips), verification EMD on pairs/;
+#      lip IoU on two held-out real clips (data.prepare, MediaPipe lips), verification EMD on pairs/, and the
+#      pose / expression jitter of eval.reconstruct on the same clips (first 150 frames);
 #   4. MODEL_CARD.md from the manifest, the configuration and the measured tables (scripts/model_card.py).
 # Resumable: rerun after an interruption (training resumes from its newest checkpoint; a trained and
 # evaluated run is only packaged).
@@ -35,6 +36,8 @@ done
   --num_frames=16 --min_face_size=120 --noprogress
 "$PY" -m eval.report --model="$PKG" --nosynthetic_tables --records="$OUT/heldout_records/*.tfrecord" \
   --pairs_csv="$SHARED/media/pairs/pairs.csv" --output="$OUT/report_real"
+"$PY" -m eval.reconstruct --model="$PKG" --input="$OUT/heldout_clips" --output="$OUT/heldout_reconstruct" \
+  --min_face_size=120 --max_frames=150 --texture_size=128 --noprogress
 echo "== model card $(date -u +%H:%M:%S)"
 "$PY" scripts/model_card.py --run_dir="$OUT" --package="$PKG"
 "$PY" -m model.pretrained --check --output="$PKG"
